@@ -1,0 +1,24 @@
+"""policy-engine: risk rules as versioned YAML, evaluated into decisions with an auditable trace.
+
+>>> import policy_engine
+>>> engine = policy_engine.load("policies")
+>>> decision = engine.evaluate(account)
+>>> decision.outcome["status"], decision.to_json()
+"""
+
+from .decision import Decision
+from .documents import LoadLimits
+from .engine import Engine, load
+from .errors import AccountError, EvaluationError, PolicyEngineError, PolicyError, Problem
+
+__all__ = [
+    "AccountError",
+    "Decision",
+    "Engine",
+    "EvaluationError",
+    "LoadLimits",
+    "PolicyEngineError",
+    "PolicyError",
+    "Problem",
+    "load",
+]

@@ -1,0 +1,159 @@
+"""The `policy-engine` command line.
+
+Exit codes: 0 success; 1 the policies are invalid (or a policy expression
+failed); 2 the command or the account is wrong.  Errors go to stderr, never
+as a traceback; decisions and reports go to stdout; decision log lines go
+only to the `--log-file`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TextIO
+
+from .accounts import parse_account
+from .decision import canonical_json
+from .engine import load
+from .errors import AccountError, PolicyEngineError, PolicyError, Problem
+from .explain import explain
+
+EXIT_OK, EXIT_POLICY, EXIT_INPUT = 0, 1, 2
+
+
+class _UsageError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]  # raise, never exit
+        raise _UsageError(f"{self.prog}: {message}")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="policy-engine", description="Risk rules as versioned YAML: validate and evaluate.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    validate = commands.add_parser("validate", help="check policy files; exit 1 listing every problem")
+    validate.add_argument("paths", nargs="*", default=["policies"], help="policy files or folders (default: policies)")
+    validate.add_argument("--format", choices=("text", "json"), default="text")
+
+    evaluate = commands.add_parser("evaluate", help="decide for one account and explain why")
+    evaluate.add_argument("account", help="account file (JSON or YAML), or - for standard input")
+    evaluate.add_argument(
+        "--policies",
+        action="append",
+        default=None,
+        metavar="PATH",
+        help="policy folder or file (repeatable; default: policies)",
+    )
+    evaluate.add_argument(
+        "--as-of",
+        default=None,
+        metavar="ISO-8601",
+        help="evaluate under the policy version in force at this instant (default: now)",
+    )
+    evaluate.add_argument("--format", choices=("json", "text"), default="json")
+    evaluate.add_argument(
+        "--log-file", default=None, metavar="PATH", help="append one JSON line per decision to this file"
+    )
+    return parser
+
+
+def _print_problems(problems: Sequence[Problem], stderr: TextIO) -> None:
+    for problem in problems:
+        print(problem, file=stderr)
+    count = len(problems)
+    print(f"{count} problem{'s' if count != 1 else ''} found", file=stderr)
+
+
+def _validate(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
+    try:
+        engine = load(*args.paths)
+    except PolicyError as error:
+        if args.format == "json":
+            stdout.write(canonical_json({"valid": False, "problems": [p.to_dict() for p in error.problems]}, indent=2))
+        else:
+            _print_problems(error.problems, stderr)
+        return EXIT_POLICY
+    refs = engine.policies
+    if args.format == "json":
+        stdout.write(canonical_json({"valid": True, "policies": [ref.to_dict() for ref in refs]}, indent=2))
+    else:
+        for ref in refs:
+            print(
+                f"ok  {ref.file}  {ref.kind} {ref.id} v{ref.version} from {ref.effective_from.date().isoformat()}",
+                file=stdout,
+            )
+    return EXIT_OK
+
+
+def _read_account_text(name: str, stdin: TextIO) -> str:
+    if name == "-":
+        return stdin.read()
+    try:
+        return Path(name).read_text(encoding="utf-8")
+    except OSError as error:
+        raise AccountError([Problem(file=name, message=f"cannot read the account: {error.strerror}")]) from error
+    except UnicodeDecodeError as error:
+        raise AccountError([Problem(file=name, message="the account is not UTF-8 text")]) from error
+
+
+def _evaluate(args: argparse.Namespace, stdin: TextIO, stdout: TextIO, stderr: TextIO) -> int:
+    source = "<stdin>" if args.account == "-" else args.account
+    try:
+        engine = load(*(args.policies or ["policies"]), decision_log=args.log_file)
+    except PolicyError as error:
+        _print_problems(error.problems, stderr)
+        return EXIT_POLICY
+    with engine:
+        try:
+            text = _read_account_text(args.account, stdin)
+            suffix = Path(args.account).suffix.lower()
+            account = parse_account(
+                text, source=source, yaml=None if args.account == "-" else suffix in (".yaml", ".yml")
+            )
+            decision = engine.evaluate(account, as_of=args.as_of, source=source)
+        except AccountError as error:
+            _print_problems(error.problems, stderr)
+            return EXIT_INPUT
+        except ValueError as error:  # a malformed --as-of
+            print(f"policy-engine: {error}", file=stderr)
+            return EXIT_INPUT
+        except PolicyEngineError as error:
+            _print_problems(error.problems, stderr)
+            return EXIT_POLICY
+    if args.format == "json":
+        stdout.write(decision.to_json(indent=2))
+    else:
+        stdout.write(explain(json.loads(decision.to_json())))
+    return EXIT_OK
+
+
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    stdin: TextIO | None = None,
+    stdout: TextIO | None = None,
+    stderr: TextIO | None = None,
+) -> int:
+    """Run the command line; returns the exit code instead of exiting."""
+    stdin = stdin or sys.stdin
+    stdout = stdout or sys.stdout
+    stderr = stderr or sys.stderr
+    try:
+        args = _parser().parse_args(list(sys.argv[1:] if argv is None else argv))
+    except _UsageError as error:
+        print(error, file=stderr)
+        return EXIT_INPUT
+    except SystemExit as done:  # --help
+        return int(done.code or 0)
+    if args.command == "validate":
+        return _validate(args, stdout, stderr)
+    return _evaluate(args, stdin, stdout, stderr)
+
+
+__all__ = ["main"]

@@ -1,0 +1,85 @@
+"""The decision record and its canonical JSON form."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from .model import PolicyRef
+from .trace import Trace
+
+
+def to_plain(value: Any) -> Any:
+    """`value` with Decimals as strings, tuples as lists and datetimes as ISO text.
+
+    A float anywhere is a bug (inexact money), so it raises instead of being written.
+    """
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, bool) or value is None or isinstance(value, str | int):
+        return value
+    if isinstance(value, Mapping):
+        return {str(key): to_plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_plain(item) for item in value]
+    if isinstance(value, datetime):
+        return value.isoformat().replace("+00:00", "Z")
+    if isinstance(value, float):
+        raise TypeError(f"float {value!r} in a decision: money and ratios must be Decimal")
+    raise TypeError(f"cannot serialise {type(value).__name__} in a decision")
+
+
+def canonical_json(value: Any, *, indent: int | None = None) -> str:
+    """Sorted keys, fixed separators, a trailing newline: byte-identical for equal values."""
+    separators = (",", ": ") if indent else (",", ":")
+    return json.dumps(to_plain(value), sort_keys=True, indent=indent, separators=separators, ensure_ascii=False) + "\n"
+
+
+def input_digest(account: Mapping[str, Any]) -> str:
+    """sha256 of the account's canonical JSON: equal inputs, equal digests."""
+    return hashlib.sha256(canonical_json(account).encode()).hexdigest()
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Decision:
+    """What a policy decided for one account, and why.
+
+    `outcome` is the product's answer (a mapping of plain values and Decimals);
+    `trace` holds the ordered steps that produced it.  Rendering is lazy:
+    `to_dict()` and `to_json()` do the formatting work, not `evaluate()`.
+    """
+
+    outcome: Mapping[str, Any]
+    trace: Trace
+    policy: PolicyRef
+    account: Mapping[str, Any]
+    as_of: datetime | None
+
+    @property
+    def status(self) -> str:
+        return str(self.outcome["status"])
+
+    @property
+    def input_sha256(self) -> str:
+        return input_digest(self.account)
+
+    def to_dict(self) -> dict[str, Any]:
+        plain: dict[str, Any] = to_plain(
+            {
+                "account": {"kind": self.account.get("kind"), "id": self.account.get("account_id")},
+                "as_of": self.as_of,
+                "input_sha256": self.input_sha256,
+                "outcome": self.outcome,
+                "policy": self.policy.to_dict(),
+                "trace": self.trace.to_list(),
+            }
+        )
+        return plain
+
+    def to_json(self, *, indent: int | None = None) -> str:
+        return canonical_json(self.to_dict(), indent=indent)

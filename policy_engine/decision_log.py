@@ -1,0 +1,60 @@
+"""One structlog JSON line per decision, written to a file or stream of the caller's choice.
+
+The library never configures structlog globally: a path or stream gets a
+logger of its own (`structlog.wrap_logger`), and a host service may pass any
+bound logger it has configured itself.
+"""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import IO, Any, Protocol
+
+import structlog
+
+from .decision import Decision
+
+
+class LogSink(Protocol):
+    def info(self, event: str, **fields: Any) -> Any: ...
+
+
+class DecisionLog:
+    """Writes `event="decision"` lines: ids, policy, input digest, status and duration."""
+
+    def __init__(self, target: str | Path | IO[str] | LogSink) -> None:
+        self._owned: IO[str] | None = None
+        if isinstance(target, str | Path):
+            self._owned = Path(target).open("a", encoding="utf-8")  # noqa: SIM115 - closed by close()
+            target = self._owned
+        if hasattr(target, "write"):
+            self._logger: LogSink = structlog.wrap_logger(
+                structlog.WriteLogger(target),  # type: ignore[arg-type]  # an IO[str] here
+                processors=[
+                    structlog.processors.TimeStamper(fmt="iso", utc=True),
+                    structlog.processors.JSONRenderer(sort_keys=True),
+                ],
+            )
+        else:
+            self._logger = target
+
+    def record(self, decision: Decision, *, duration_ns: int) -> None:
+        policy = decision.policy
+        self._logger.info(
+            "decision",
+            decision_id=uuid.uuid4().hex,
+            account_kind=decision.account.get("kind"),
+            account_id=decision.account.get("account_id"),
+            policy_id=policy.id,
+            policy_version=policy.version,
+            policy_sha256=policy.sha256,
+            input_sha256=decision.input_sha256,
+            status=decision.status,
+            duration_us=duration_ns // 1000,
+        )
+
+    def close(self) -> None:
+        if self._owned is not None:
+            self._owned.close()
+            self._owned = None

@@ -1,0 +1,100 @@
+"""Problems as data, and the exceptions that carry them.
+
+Every validator in the package yields `Problem` records instead of raising, so
+that one run reports everything that is wrong.  The caller raises a single
+exception at the end, carrying all of them, sorted.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+JsonPath = tuple[str | int, ...]
+
+_PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*\Z")
+
+
+def format_json_path(path: Iterable[str | int]) -> str:
+    """Render a path as JSONPath: `$.modes.isolated.leverages[2].margin_call`."""
+    parts = ["$"]
+    for part in path:
+        if isinstance(part, int):
+            parts.append(f"[{part}]")
+        elif _PLAIN_KEY.match(part):
+            parts.append(f".{part}")
+        else:
+            escaped = part.replace("\\", "\\\\").replace("'", "\\'")
+            parts.append(f"['{escaped}']")
+    return "".join(parts)
+
+
+def did_you_mean(word: str, candidates: Iterable[str]) -> str | None:
+    """The closest candidate to a misspelled `word`, if one is close enough."""
+    matches = difflib.get_close_matches(word, sorted(set(candidates)), n=1, cutoff=0.6)
+    return matches[0] if matches else None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Problem:
+    """One thing wrong with a policy document or an account.
+
+    `line` and `col` are 1-based; 0 means the position is unknown (JSON
+    accounts, for instance, are parsed without positions).
+    """
+
+    file: str
+    line: int = 0
+    col: int = 0
+    json_path: str = "$"
+    message: str
+    suggestion: str | None = None
+
+    def __str__(self) -> str:
+        where = self.file
+        if self.line:
+            where += f":{self.line}:{self.col}"
+        text = f"{where}: {self.json_path}: {self.message}"
+        if self.suggestion is not None:
+            text += f"; did you mean `{self.suggestion}`?"
+        return text
+
+    @property
+    def sort_key(self) -> tuple[str, int, int, str, str]:
+        return (self.file, self.line, self.col, self.json_path, self.message)
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "file": self.file,
+            "line": self.line,
+            "col": self.col,
+            "json_path": self.json_path,
+            "message": self.message,
+            "suggestion": self.suggestion,
+        }
+
+
+class PolicyEngineError(Exception):
+    """Base of the package's errors: a non-empty, sorted tuple of problems."""
+
+    problems: tuple[Problem, ...]
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        if not problems:
+            raise ValueError("an error needs at least one problem")
+        self.problems = tuple(sorted(problems, key=lambda p: p.sort_key))
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class PolicyError(PolicyEngineError):
+    """The policy documents are invalid; nothing was loaded."""
+
+
+class AccountError(PolicyEngineError):
+    """The account state does not fit the schema or the policy it is evaluated against."""
+
+
+class EvaluationError(PolicyEngineError):
+    """A policy expression failed on this account (for example a division by zero)."""

@@ -1,0 +1,251 @@
+"""Safe YAML reading that keeps every node's position and reads numbers as Decimal.
+
+PyYAML's safe loader is composed into nodes only; the nodes are then turned
+into plain values here, so that nothing but strings, `Decimal`, booleans,
+`None`, lists and dicts can come out, and so that each value's line and column
+are kept in a side table keyed by JSON path.
+
+Choices beyond YAML 1.1 (each reported as a problem, never guessed):
+- numbers are `Decimal`, including `1e-3` and `.5`; `.nan` and `.inf` are refused;
+- only `true` and `false` are booleans; the YAML 1.1 words `yes`, `no`, `on`
+  and `off` are refused unless quoted, so that `country: no` is never `False`;
+- octal, hexadecimal, sexagesimal and underscored numbers are not numbers; dates
+  and times stay strings;
+- duplicate keys, non-string keys, merge keys (`<<`) and explicit non-core tags
+  are refused; aliases may expand to at most `max_alias_nodes` nodes in all.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import yaml
+
+from .errors import JsonPath, Problem, format_json_path
+
+DEFAULT_MAX_ALIAS_NODES = 100
+
+_CORE = "tag:yaml.org,2002:"
+_AMBIGUOUS_BOOL = "tag:policy-engine,2026:yaml11-bool"
+_NOT_FINITE = "tag:policy-engine,2026:not-finite"
+
+
+class _Loader(yaml.SafeLoader):
+    """A safe loader with our own scalar resolution table (see module docstring)."""
+
+    yaml_implicit_resolvers: dict[Any, Any] = {}  # noqa: RUF012 - PyYAML's own class-level table
+
+
+def _resolver(tag: str, pattern: str, first: list[str]) -> None:
+    _Loader.add_implicit_resolver(tag, re.compile(pattern, re.X), first)
+
+
+_resolver(_CORE + "bool", r"^(?:true|True|TRUE|false|False|FALSE)$", list("tTfF"))
+_resolver(
+    _AMBIGUOUS_BOOL,
+    r"^(?:yes|Yes|YES|no|No|NO|on|On|ON|off|Off|OFF)$",
+    list("yYnNoO"),
+)
+_resolver(_CORE + "int", r"^[-+]?(?:0|[1-9][0-9]*)$", list("-+0123456789"))
+_resolver(
+    _CORE + "float",
+    r"^[-+]?(?:(?:0|[1-9][0-9]*)(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?$",
+    list("-+0123456789."),
+)
+_resolver(_NOT_FINITE, r"^(?:[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$", list("-+."))
+_resolver(_CORE + "merge", r"^<<$", ["<"])
+_resolver(_CORE + "null", r"^(?:~|null|Null|NULL|)$", ["~", "n", "N", ""])
+
+
+@dataclass(frozen=True, slots=True)
+class Mark:
+    """A 1-based line and column."""
+
+    line: int
+    col: int
+
+
+@dataclass(frozen=True, slots=True)
+class YamlDocument:
+    """A parsed document: its plain data and where each value and key sits."""
+
+    data: Any
+    marks: dict[JsonPath, Mark] = field(default_factory=dict)
+    key_marks: dict[JsonPath, Mark] = field(default_factory=dict)
+
+    def mark_of(self, path: JsonPath, *, key: bool = False) -> Mark:
+        """The mark of `path`, or of its nearest ancestor that has one."""
+        table = self.key_marks if key else self.marks
+        for end in range(len(path), -1, -1):
+            found = table.get(path[:end]) or self.marks.get(path[:end])
+            if found is not None:
+                return found
+        return Mark(1, 1)
+
+
+def _mark(node: yaml.Node) -> Mark:
+    return Mark(node.start_mark.line + 1, node.start_mark.column + 1)
+
+
+class _Builder:
+    """Turns a composed node tree into plain values, collecting problems."""
+
+    def __init__(self, file: str, max_alias_nodes: int) -> None:
+        self.file = file
+        self.max_alias_nodes = max_alias_nodes
+        self.marks: dict[JsonPath, Mark] = {}
+        self.key_marks: dict[JsonPath, Mark] = {}
+        self.problems: list[Problem] = []
+        self._seen: set[int] = set()
+        self._alias_nodes = 0
+        self._alias_reported = False
+        self._active: set[int] = set()
+
+    def problem(self, node: yaml.Node, path: JsonPath, message: str) -> None:
+        mark = _mark(node)
+        self.problems.append(
+            Problem(
+                file=self.file,
+                line=mark.line,
+                col=mark.col,
+                json_path=format_json_path(path),
+                message=message,
+            )
+        )
+
+    def build(self, node: yaml.Node, path: JsonPath, *, via_alias: bool = False) -> Any:
+        if id(node) in self._active:
+            self.problem(node, path, "recursive alias: a node contains itself")
+            return None
+        if id(node) in self._seen:
+            via_alias = True
+        self._seen.add(id(node))
+        if via_alias:
+            self._alias_nodes += 1
+            if self._alias_nodes > self.max_alias_nodes:
+                if not self._alias_reported:
+                    self._alias_reported = True
+                    self.problem(
+                        node,
+                        path,
+                        f"aliases expand to more than {self.max_alias_nodes} nodes;"
+                        " write the values out instead of reusing anchors",
+                    )
+                return None
+        self.marks.setdefault(path, _mark(node))
+        self._active.add(id(node))
+        try:
+            if isinstance(node, yaml.MappingNode):
+                return self._mapping(node, path, via_alias)
+            if isinstance(node, yaml.SequenceNode):
+                self._check_tag(node, path, _CORE + "seq")
+                return [self.build(item, (*path, index), via_alias=via_alias) for index, item in enumerate(node.value)]
+            return self._scalar(node, path)
+        finally:
+            self._active.discard(id(node))
+
+    def _check_tag(self, node: yaml.Node, path: JsonPath, expected: str) -> bool:
+        if node.tag != expected:
+            self.problem(node, path, f"the tag `{node.tag}` is not allowed; policies use plain YAML values")
+            return False
+        return True
+
+    def _mapping(self, node: yaml.MappingNode, path: JsonPath, via_alias: bool) -> dict[str, Any]:
+        self._check_tag(node, path, _CORE + "map")
+        result: dict[str, Any] = {}
+        first_line: dict[str, int] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == _CORE + "merge":
+                self.problem(key_node, path, "merge keys (`<<`) are not allowed; write the keys out")
+                continue
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag != _CORE + "str":
+                self.problem(key_node, path, f"mapping keys must be strings, got `{_describe(key_node)}`")
+                continue
+            key = key_node.value
+            child = (*path, key)
+            if key in result:
+                self.problem(
+                    key_node,
+                    child,
+                    f"duplicate key `{key}` (first defined on line {first_line[key]})",
+                )
+                continue
+            first_line[key] = key_node.start_mark.line + 1
+            self.key_marks[child] = _mark(key_node)
+            result[key] = self.build(value_node, child, via_alias=via_alias)
+        return result
+
+    def _scalar(self, node: yaml.Node, path: JsonPath) -> Any:
+        text = node.value
+        tag = node.tag
+        if tag == _CORE + "str":
+            return text
+        if tag == _CORE + "null":
+            return None
+        if tag == _CORE + "bool":
+            if text.lower() not in ("true", "false"):
+                self.problem(node, path, f"`{text}` is not a boolean; write true or false")
+                return None
+            return text.lower() == "true"
+        if tag in (_CORE + "int", _CORE + "float"):
+            return self._number(node, path, text)
+        if tag == _AMBIGUOUS_BOOL:
+            self.problem(
+                node,
+                path,
+                f"`{text}` is a boolean in YAML 1.1 and a string in YAML 1.2;"
+                f' write "{text}" (quoted) for a string, or true/false',
+            )
+            return None
+        if tag == _NOT_FINITE:
+            self.problem(node, path, f"`{text}` is not a finite number; policies need finite decimals")
+            return None
+        self._check_tag(node, path, _CORE + "str")
+        return None
+
+    def _number(self, node: yaml.Node, path: JsonPath, text: str) -> Decimal | None:
+        try:
+            value = Decimal(text)
+        except InvalidOperation:
+            self.problem(node, path, f"`{text}` is not a decimal number")
+            return None
+        if not value.is_finite():
+            self.problem(node, path, f"`{text}` is not a finite number")
+            return None
+        return value
+
+
+def _describe(node: yaml.Node) -> str:
+    if isinstance(node, yaml.ScalarNode):
+        return str(node.value)
+    return "a mapping" if isinstance(node, yaml.MappingNode) else "a sequence"
+
+
+def parse_yaml(
+    text: str, *, file: str, max_alias_nodes: int = DEFAULT_MAX_ALIAS_NODES
+) -> tuple[YamlDocument | None, list[Problem]]:
+    """Parse one YAML document; return it with no problems, or None with all problems found."""
+    loader = None
+    try:
+        loader = _Loader(text)
+        node = loader.get_single_node()
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)
+        reason = error.problem or str(error)
+        return None, [Problem(file=file, line=line, col=col, message=f"invalid YAML: {reason}")]
+    except yaml.YAMLError as error:  # reader errors: bad characters, bad encoding
+        return None, [Problem(file=file, line=0, col=0, message=f"invalid YAML: {error}")]
+    finally:
+        if loader is not None:
+            loader.dispose()
+    if node is None:
+        return None, [Problem(file=file, line=1, col=1, message="the document is empty")]
+    builder = _Builder(file, max_alias_nodes)
+    data = builder.build(node, ())
+    if builder.problems:
+        return None, builder.problems
+    return YamlDocument(data, builder.marks, builder.key_marks), []

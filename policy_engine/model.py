@@ -1,0 +1,108 @@
+"""Records shared by every policy kind: where a value came from, how to round, which policy."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from .errors import JsonPath, Problem, format_json_path
+from .loader import YamlDocument
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Parameter:
+    """A policy value together with its JSON path and `file:line` source."""
+
+    name: str
+    value: Any
+    json_path: str
+    source: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "value": self.value, "path": self.json_path, "source": self.source}
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Rounding:
+    """How a value is rounded before it is compared or moved: places and a `decimal` mode."""
+
+    places: int
+    mode: str
+    quantum: Decimal
+
+    def apply(self, value: Decimal) -> Decimal:
+        return value.quantize(self.quantum, rounding=self.mode)
+
+    def describe(self) -> str:
+        return f"{self.places} places, {self.mode}"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class PolicyRef:
+    """Which policy a decision used: enough to find the exact file again."""
+
+    id: str
+    kind: str
+    version: int
+    effective_from: datetime
+    sha256: str
+    file: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "version": self.version,
+            "effective_from": self.effective_from.isoformat().replace("+00:00", "Z"),
+            "sha256": self.sha256,
+            "file": self.file,
+        }
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class PolicyDocument:
+    """A schema-valid policy document, with the positions of all its values."""
+
+    file: str
+    """The path as the user named it, for error messages."""
+    source_name: str
+    """The path cited in traces: the policy folder's name and the file inside it."""
+    yaml: YamlDocument
+    ref: PolicyRef
+
+    @property
+    def data(self) -> dict[str, Any]:
+        data: dict[str, Any] = self.yaml.data
+        return data
+
+    def data_at(self, path: JsonPath) -> Any:
+        """The value at `path`, or None where the path is absent."""
+        value: Any = self.yaml.data
+        for part in path:
+            try:
+                value = value[part]
+            except (KeyError, IndexError, TypeError):
+                return None
+        return value
+
+    def source(self, path: JsonPath) -> str:
+        return f"{self.source_name}:{self.yaml.mark_of(path).line}"
+
+    def parameter(self, name: str, path: JsonPath) -> Parameter:
+        """The value at `path`, recorded with its path and source line."""
+        return Parameter(
+            name=name, value=self.data_at(path), json_path=format_json_path(path), source=self.source(path)
+        )
+
+    def problem(self, path: JsonPath, message: str, *, suggestion: str | None = None, key: bool = False) -> Problem:
+        mark = self.yaml.mark_of(path, key=key)
+        return Problem(
+            file=self.file,
+            line=mark.line,
+            col=mark.col,
+            json_path=format_json_path(path),
+            message=message,
+            suggestion=suggestion,
+        )

@@ -1,0 +1,53 @@
+"""Products: one module per policy kind, registered here by kind.
+
+Adding a product is one schema, one module exposing a `Product`, and one
+line in `PRODUCTS`, the way jsonschema maps keywords to functions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from ..errors import Problem
+from ..model import PolicyDocument, PolicyRef
+from ..trace import Trace
+
+
+class CompiledPolicy(Protocol):
+    """A policy compiled for evaluation: pure, no I/O, no logging."""
+
+    @property
+    def ref(self) -> PolicyRef: ...
+
+    def evaluate(self, account: Mapping[str, Any], *, source: str) -> tuple[dict[str, Any], Trace]:
+        """The outcome and trace for a schema-valid account.
+
+        Raises `AccountError` when the account does not fit the policy (an
+        unknown mode or asset, say), citing `source` as the account's name.
+        """
+        ...
+
+
+Compile = Callable[[PolicyDocument], tuple[CompiledPolicy | None, list[Problem]]]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Product:
+    policy_kind: str
+    account_kind: str
+    policy_schema: str
+    account_schema: str
+    compile: Compile
+
+
+def _registry() -> dict[str, Product]:
+    from . import margin  # noqa: PLC0415 - products import this module for the Product type
+
+    products = (margin.PRODUCT,)
+    return {product.policy_kind: product for product in products}
+
+
+PRODUCTS: Mapping[str, Product] = _registry()
+BY_ACCOUNT_KIND: Mapping[str, Product] = {p.account_kind: p for p in PRODUCTS.values()}

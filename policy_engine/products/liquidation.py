@@ -1,0 +1,216 @@
+"""The liquidation plan of a margin account: what is sold, how, and what is left.
+
+Mechanism only; every rate, rounding and liquidity class comes from the policy.
+
+1. Debt.  Liquid collateral is sold in the account, in the order the account
+   lists it (regular liquidation).  If that does not cover the debt, all
+   illiquid collateral goes to the takeover account and is sold at its
+   execution price; the proceeds repay the rest of the debt.
+2. Fee.  `rate x base`, where the base is the debt when liquidation starts
+   (`liabilities`) or the value liquidated to repay it (`liquidated_assets`).
+   It is paid from takeover cash first, then by selling more liquid
+   collateral, then by a takeover if illiquid collateral is still held.
+3. What is left is returned: unsold collateral in kind, cash in the
+   settlement asset (the first liability's asset).
+
+A sale is sized to the amount it pays: `amount / price`, rounded to the
+asset's precision.  When the rounded quantity is available, the amount counts
+as paid in full and the small difference is reported as `rounding_difference`
+(the seed's 9.09090909 BTC "covers the 400,000 USDC liability").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from .._expressions import quantum
+
+ZERO = Decimal(0)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Holding:
+    asset: str
+    quantity: Decimal
+    price: Decimal
+    """Mark price, for margin levels."""
+    execution_price: Decimal
+    """Average price achieved when sold in liquidation."""
+    precision: int
+    liquid: bool
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class PlanRules:
+    fee_rate: Decimal
+    fee_base: str
+    quantity_rounding: str
+    returned_rounding: str
+    margin_level_places: Decimal
+    margin_level_rounding: str
+
+
+class _Ledger:
+    """Running state while the plan is built."""
+
+    def __init__(self, holdings: Sequence[Holding], debt: Decimal, rules: PlanRules) -> None:
+        self.holdings = holdings
+        self.rules = rules
+        self.left = {h.asset: ZERO for h in holdings}
+        for h in holdings:
+            self.left[h.asset] += h.quantity
+        self.debt = debt
+        self.cash = ZERO
+        self.events: list[dict[str, Any]] = []
+        self.sales: list[dict[str, Any]] = []
+        self.taken_over = False
+        self.used_regular = False
+        self.used_takeover = False
+        self.rounding_difference = ZERO
+        self.debt_repaid = ZERO
+        self.liquidated_for_debt = ZERO
+
+    def margin_level(self) -> Decimal | None:
+        if self.debt <= 0:
+            return None
+        value = sum((self.left[h.asset] * h.price for h in self.unique()), ZERO) + self.cash
+        return (value / self.debt).quantize(self.rules.margin_level_places, rounding=self.rules.margin_level_rounding)
+
+    def unique(self) -> list[Holding]:
+        seen: dict[str, Holding] = {}
+        for h in self.holdings:
+            seen.setdefault(h.asset, h)
+        return list(seen.values())
+
+    def sell_liquid(self, amount: Decimal, purpose: str) -> Decimal:
+        """Sell liquid collateral for `amount`; return what is still unpaid."""
+        for h in self.holdings:
+            if amount <= 0:
+                break
+            available = self.left[h.asset]
+            if not h.liquid or available <= 0:
+                continue
+            needed = (amount / h.execution_price).quantize(quantum(h.precision), rounding=self.rules.quantity_rounding)
+            quantity = min(needed, available)
+            proceeds = quantity * h.execution_price
+            self.left[h.asset] = available - quantity
+            paid = amount if quantity == needed else proceeds
+            self.rounding_difference += proceeds - paid
+            amount -= paid
+            self.used_regular = True
+            sale = {
+                "asset": h.asset,
+                "quantity": quantity,
+                "price": h.execution_price,
+                "value": proceeds,
+                "purpose": purpose,
+            }
+            self.sales.append(sale)
+            if purpose == "debt":
+                self.debt -= paid
+                self.debt_repaid += paid
+                self.liquidated_for_debt += proceeds
+            self.events.append(
+                {"event": "regular_sale", **sale, "debt_after": self.debt, "margin_level_after": self.margin_level()}
+            )
+        return amount
+
+    def take_over(self) -> None:
+        """Move all illiquid collateral to the takeover account and sell it."""
+        taken = [h for h in self.unique() if not h.liquid and self.left[h.asset] > 0]
+        if self.taken_over or not taken:
+            return
+        self.taken_over = self.used_takeover = True
+        lines = []
+        proceeds = ZERO
+        for h in taken:
+            quantity = self.left[h.asset]
+            value = quantity * h.execution_price
+            lines.append({"asset": h.asset, "quantity": quantity, "price": h.execution_price, "value": value})
+            proceeds += value
+            self.left[h.asset] = ZERO
+        level = None
+        if self.debt > 0:
+            level = (proceeds / self.debt).quantize(
+                self.rules.margin_level_places, rounding=self.rules.margin_level_rounding
+            )
+        self.events.append(
+            {"event": "takeover", "assets": lines, "proceeds": proceeds, "debt": self.debt, "margin_level": level}
+        )
+        repaid = min(proceeds, self.debt)
+        self.debt -= repaid
+        self.debt_repaid += repaid
+        self.liquidated_for_debt += proceeds
+        self.cash += proceeds - repaid
+        self.events.append({"event": "repay", "debt_repaid": repaid, "debt_after": self.debt, "cash_after": self.cash})
+
+
+def plan(
+    holdings: Sequence[Holding],
+    *,
+    debt: Decimal,
+    settlement_asset: str,
+    settlement_price: Decimal,
+    settlement_precision: int,
+    rules: PlanRules,
+) -> dict[str, Any]:
+    """The liquidation plan for an account whose debt (value) is `debt`."""
+    ledger = _Ledger(holdings, debt, rules)
+    unpaid_debt = ledger.sell_liquid(debt, "debt")
+    if unpaid_debt > 0:
+        ledger.take_over()
+    base_value = debt if rules.fee_base == "liabilities" else ledger.liquidated_for_debt
+    fee = rules.fee_rate * base_value
+    from_cash = min(ledger.cash, fee)
+    ledger.cash -= from_cash
+    fee_left = fee - from_cash
+    if from_cash > 0:
+        ledger.events.append(
+            {"event": "fee", "paid_from": "takeover_cash", "value": from_cash, "cash_after": ledger.cash}
+        )
+    fee_left = ledger.sell_liquid(fee_left, "fee")
+    if fee_left > 0:
+        ledger.take_over()
+        from_cash = min(ledger.cash, fee_left)
+        ledger.cash -= from_cash
+        fee_left -= from_cash
+        if from_cash > 0:
+            ledger.events.append(
+                {"event": "fee", "paid_from": "takeover_cash", "value": from_cash, "cash_after": ledger.cash}
+            )
+    returned = [
+        {"asset": h.asset, "quantity": ledger.left[h.asset]} for h in ledger.unique() if ledger.left[h.asset] > 0
+    ]
+    cash_returned = ZERO
+    if ledger.cash > 0:
+        cash_returned = (ledger.cash / settlement_price).quantize(
+            quantum(settlement_precision), rounding=rules.returned_rounding
+        )
+        returned.append({"asset": settlement_asset, "quantity": cash_returned})
+    if ledger.used_regular and ledger.used_takeover:
+        method = "regular_then_takeover"
+    elif ledger.used_takeover:
+        method = "takeover"
+    else:
+        method = "regular"
+    ledger.events.append({"event": "return", "returned": returned})
+    return {
+        "method": method,
+        "debt_value": debt,
+        "fee_rate": rules.fee_rate,
+        "fee_base": rules.fee_base,
+        "fee_base_value": base_value,
+        "fee_value": fee,
+        "fee_unpaid": fee_left,
+        "debt_repaid": ledger.debt_repaid,
+        "debt_remaining": ledger.debt,
+        "sales": ledger.sales,
+        "takeover_proceeds": sum((e["proceeds"] for e in ledger.events if e["event"] == "takeover"), ZERO),
+        "cash_returned_value": ledger.cash,
+        "rounding_difference": ledger.rounding_difference,
+        "returned": returned,
+        "steps": ledger.events,
+    }

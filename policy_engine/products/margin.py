@@ -1,0 +1,426 @@
+"""Margin trading: margin level, status by first-hit rules, and the liquidation plan.
+
+Names the policy's expressions may read:
+- `total_asset_value`, `total_liability_value` (the account's totals at mark prices),
+  `leverage`, `mode`;
+- `margin_level` (total asset value / total liability value, rounded as the
+  policy's `margin_level` says; undefined when there is no debt);
+- the selected tier's `margin_call_level`, `liquidation_level` and the mode's `fee_rate`;
+- the policy's `derived` figures, each after it is defined.
+
+With no debt the margin level is undefined ("no debt"); rules and derived
+figures that read it are skipped and the status is the default.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from .._expressions import ExprType
+from ..compiler import Derived, Rule, compile_derived, compile_rules, rounding_at
+from ..errors import AccountError, Problem, did_you_mean, format_json_path
+from ..model import Parameter, PolicyDocument, PolicyRef, Rounding
+from ..trace import Env, StepSpec, Trace
+from . import Product
+from .liquidation import Holding, PlanRules, plan
+
+ZERO = Decimal(0)
+
+INPUT_SCOPE: Mapping[str, ExprType] = {
+    "total_asset_value": ExprType.DECIMAL,
+    "total_liability_value": ExprType.DECIMAL,
+    "leverage": ExprType.DECIMAL,
+    "mode": ExprType.STRING,
+    "margin_level": ExprType.DECIMAL,
+    "margin_call_level": ExprType.DECIMAL,
+    "liquidation_level": ExprType.DECIMAL,
+    "fee_rate": ExprType.DECIMAL,
+}
+MARGIN_LEVEL_FORMULA = "total_asset_value / total_liability_value"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class AssetSpec:
+    precision: int
+    liquid: bool
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Tier:
+    """One (mode, leverage) row, with the values rules read and where each came from."""
+
+    values: Mapping[str, Decimal]
+    provenance: Mapping[str, Parameter]
+    fee_base: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Mode:
+    tiers: Mapping[Decimal, Tier]
+
+
+def _lines_detail(key: str) -> Any:
+    def render(_value: object, env: Env) -> list[dict[str, Any]]:
+        return [dict(zip(("asset", "quantity", "price", "value"), line, strict=True)) for line in env[key]]
+
+    return render
+
+
+def _plan_detail(value: object, env: Env) -> Any:
+    return env["liquidation"]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CompiledMarginPolicy:
+    ref: PolicyRef
+    modes: Mapping[str, Mode]
+    assets: Mapping[str, AssetSpec]
+    margin_level_rounding: Rounding
+    derived: Sequence[Derived]
+    rules: Sequence[Rule]
+    default_status: str
+    default_spec: StepSpec
+    plan_rules: Mapping[str, str]
+    steps: Mapping[str, StepSpec]
+
+    def evaluate(self, account: Mapping[str, Any], *, source: str) -> tuple[dict[str, Any], Trace]:
+        problems: list[Problem] = []
+        tier = self._tier(account, source, problems)
+        holdings = self._read_lines(account["assets"], "assets", ("quantity",), source, problems)
+        debts = self._read_lines(account["liabilities"], "liabilities", ("principal", "interest"), source, problems)
+        execution_prices = account.get("execution_prices") or {}
+        for asset in execution_prices:
+            if asset not in self.assets:
+                problems.append(
+                    _account_problem(
+                        source,
+                        ("execution_prices", asset),
+                        f"unknown asset `{asset}`",
+                        did_you_mean(asset, self.assets),
+                    )
+                )
+        if problems or tier is None:
+            raise AccountError(problems)
+
+        total_assets = sum((line[3] for line in holdings), ZERO)
+        total_debt = sum((line[3] for line in debts), ZERO)
+        env: dict[str, Any] = {
+            "mode": account["mode"],
+            "leverage": Decimal(account["leverage"]),
+            "total_asset_value": total_assets,
+            "total_liability_value": total_debt,
+            "asset_lines": holdings,
+            "liability_lines": debts,
+            **tier.values,
+        }
+        steps: list[tuple[StepSpec, Any]] = [
+            (self.steps["assets"], total_assets),
+            (self.steps["liabilities"], total_debt),
+            (self.steps["tier"], tier.values),
+        ]
+        has_debt = total_debt > 0
+        margin_level = None
+        if has_debt:
+            margin_level = total_assets / total_debt
+            env["margin_level_raw"] = margin_level
+            env["margin_level"] = self.margin_level_rounding.apply(margin_level)
+            steps.append((self.steps["margin_level"], margin_level))
+        else:
+            steps.append((self.steps["no_debt"], None))
+
+        derived: dict[str, Any] = {}
+        for figure in self.derived:
+            value = (
+                figure.expression.function(env) if has_debt or "margin_level" not in figure.expression.names else None
+            )
+            env[figure.name] = derived[figure.name] = value
+            steps.append((figure.spec, value))
+
+        fired: Rule | None = None
+        if has_debt:
+            for rule in self.rules:
+                holds = rule.expression.function(env)
+                steps.append((rule.spec, holds))
+                if holds:
+                    fired = rule
+                    break
+        status = fired.outcome["status"] if fired else self.default_status
+        steps.append((self.steps["status"], status) if fired else (self.default_spec, status))
+
+        liquidation = None
+        if status == "liquidation":
+            liquidation = self._plan(
+                holdings=holdings, debts=debts, total_debt=total_debt, tier=tier, execution_prices=execution_prices
+            )
+            env["liquidation"] = liquidation
+            steps.append((self.steps["liquidation"], liquidation["method"]))
+
+        outcome = {
+            "status": status,
+            "rule": fired.id if fired else None,
+            "notification": fired.outcome.get("notification") if fired else None,
+            "margin_level": margin_level,
+            "margin_level_compared": env.get("margin_level"),
+            "total_asset_value": total_assets,
+            "total_liability_value": total_debt,
+            "thresholds": {
+                "margin_call": tier.values["margin_call_level"],
+                "liquidation": tier.values["liquidation_level"],
+            },
+            "derived": derived,
+            "liquidation": liquidation,
+        }
+        return outcome, Trace(steps, env, tier.provenance)
+
+    def _tier(self, account: Mapping[str, Any], source: str, problems: list[Problem]) -> Tier | None:
+        mode_name = account["mode"]
+        mode = self.modes.get(mode_name)
+        if mode is None:
+            problems.append(
+                _account_problem(
+                    source,
+                    ("mode",),
+                    f"unknown mode `{mode_name}`; expected one of {', '.join(sorted(self.modes))}",
+                    did_you_mean(mode_name, self.modes),
+                )
+            )
+            return None
+        tier = mode.tiers.get(account["leverage"])
+        if tier is None:
+            offered = ", ".join(str(leverage) for leverage in mode.tiers)
+            problems.append(
+                _account_problem(
+                    source,
+                    ("leverage",),
+                    f"leverage {account['leverage']} is not offered in mode `{mode_name}`; expected one of {offered}",
+                )
+            )
+        return tier
+
+    def _read_lines(
+        self,
+        items: Sequence[Mapping[str, Any]],
+        field: str,
+        amounts: Sequence[str],
+        source: str,
+        problems: list[Problem],
+    ) -> tuple[tuple[str, Decimal, Decimal, Decimal], ...]:
+        """(asset, quantity, price, value) per line; quantity sums the `amounts` fields."""
+        lines = []
+        for index, item in enumerate(items):
+            asset = item["asset"]
+            if asset not in self.assets:
+                problems.append(
+                    _account_problem(
+                        source, (field, index, "asset"), f"unknown asset `{asset}`", did_you_mean(asset, self.assets)
+                    )
+                )
+                continue
+            quantity = sum((Decimal(item[name]) for name in amounts), ZERO)
+            price = Decimal(item["price"])
+            lines.append((asset, quantity, price, quantity * price))
+        return tuple(lines)
+
+    def _plan(
+        self,
+        *,
+        holdings: Sequence[tuple[str, Decimal, Decimal, Decimal]],
+        debts: Sequence[tuple[str, Decimal, Decimal, Decimal]],
+        total_debt: Decimal,
+        tier: Tier,
+        execution_prices: Mapping[str, Any],
+    ) -> dict[str, Any]:
+        settlement_asset, _, settlement_price, _ = debts[0]
+        rules = PlanRules(
+            fee_rate=tier.values["fee_rate"],
+            fee_base=tier.fee_base,
+            quantity_rounding=self.plan_rules["quantity_rounding"],
+            returned_rounding=self.plan_rules["returned_rounding"],
+            margin_level_places=self.margin_level_rounding.quantum,
+            margin_level_rounding=self.margin_level_rounding.mode,
+        )
+        plan_holdings = [
+            Holding(
+                asset=asset,
+                quantity=quantity,
+                price=price,
+                execution_price=Decimal(execution_prices.get(asset, price)),
+                precision=self.assets[asset].precision,
+                liquid=self.assets[asset].liquid,
+            )
+            for asset, quantity, price, _ in holdings
+        ]
+        return plan(
+            plan_holdings,
+            debt=total_debt,
+            settlement_asset=settlement_asset,
+            settlement_price=settlement_price,
+            settlement_precision=self.assets[settlement_asset].precision,
+            rules=rules,
+        )
+
+
+def _account_problem(source: str, path: tuple[str | int, ...], message: str, suggestion: str | None = None) -> Problem:
+    return Problem(file=source, json_path=format_json_path(path), message=message, suggestion=suggestion)
+
+
+def _compile_modes(
+    document: PolicyDocument, margin_level_rounding: Rounding, common: Mapping[str, Parameter]
+) -> tuple[dict[str, Mode], list[Problem]]:
+    problems: list[Problem] = []
+    modes: dict[str, Mode] = {}
+    for mode_name, mode in document.data["modes"].items():
+        fee_path = ("modes", mode_name, "liquidation_fee")
+        fee_rate = document.parameter("fee_rate", (*fee_path, "rate"))
+        fee_base = document.parameter("fee_base", (*fee_path, "base"))
+        tiers: dict[Decimal, Tier] = {}
+        previous: Decimal | None = None
+        for index, row in enumerate(mode["leverages"]):
+            path = ("modes", mode_name, "leverages", index)
+            leverage, call, liquidation = row["leverage"], row["margin_call"], row["liquidation"]
+            if previous is not None and leverage <= previous:
+                problems.append(
+                    document.problem(
+                        (*path, "leverage"), f"expected leverages in increasing order, got {leverage} after {previous}"
+                    )
+                )
+            previous = leverage
+            if not call > liquidation:
+                problems.append(
+                    document.problem(
+                        (*path, "margin_call"),
+                        f"expected a margin call level greater than the liquidation level ({liquidation}), got {call}",
+                    )
+                )
+            for key in ("margin_call", "liquidation"):
+                value = row[key]
+                if value != margin_level_rounding.apply(value):
+                    problems.append(
+                        document.problem(
+                            (*path, key),
+                            f"expected at most {margin_level_rounding.places} decimal places (margin"
+                            f" levels are compared at that precision), got {value}",
+                        )
+                    )
+            call_parameter = document.parameter("margin_call_level", (*path, "margin_call"))
+            liquidation_parameter = document.parameter("liquidation_level", (*path, "liquidation"))
+            provenance = {
+                **common,
+                "margin_call_level": call_parameter,
+                "liquidation_level": liquidation_parameter,
+                "fee_rate": fee_rate,
+                "fee_base": fee_base,
+            }
+            values = {"margin_call_level": call, "liquidation_level": liquidation, "fee_rate": fee_rate.value}
+            tiers[leverage] = Tier(values=values, provenance=provenance, fee_base=fee_base.value)
+        modes[mode_name] = Mode(tiers=tiers)
+    return modes, problems
+
+
+def _step_specs(document: PolicyDocument, margin_level_rounding: Rounding) -> dict[str, StepSpec]:
+    rounding_path = ("margin_level",)
+    return {
+        "assets": StepSpec(
+            name="total_asset_value",
+            kind="input",
+            description="sum of quantity x price over assets",
+            detail=_lines_detail("asset_lines"),
+        ),
+        "liabilities": StepSpec(
+            name="total_liability_value",
+            kind="input",
+            description="sum of (principal + interest) x price over liabilities",
+            detail=_lines_detail("liability_lines"),
+        ),
+        "tier": StepSpec(
+            name="tier",
+            kind="lookup",
+            description="thresholds of the account's mode and leverage",
+            inputs=("mode", "leverage"),
+            cites=("margin_call_level", "liquidation_level", "fee_rate"),
+        ),
+        "margin_level": StepSpec(
+            name="margin_level",
+            kind="derive",
+            description="margin level, then rounded for comparison as the policy states",
+            inputs=("total_asset_value", "total_liability_value"),
+            expression=MARGIN_LEVEL_FORMULA,
+            source=document.source(rounding_path),
+            path=format_json_path(rounding_path),
+            roundings={"margin_level": margin_level_rounding},
+            detail=lambda _value, env: {"compared": env["margin_level"], "rounding": margin_level_rounding.describe()},
+        ),
+        "no_debt": StepSpec(
+            name="margin_level",
+            kind="derive",
+            description="no debt: the margin level is undefined and status rules are skipped",
+            inputs=("total_liability_value",),
+        ),
+        "status": StepSpec(name="status", kind="status", description="status set by the first rule that held"),
+        "liquidation": StepSpec(
+            name="liquidation",
+            kind="plan",
+            description="liquidation plan: regular sales of liquid assets, takeover of illiquid ones, fee, return",
+            source=document.source(("liquidation",)),
+            path="$.liquidation",
+            cites=("fee_rate", "fee_base", "quantity_rounding", "returned_rounding"),
+            detail=_plan_detail,
+        ),
+    }
+
+
+def compile_margin(document: PolicyDocument) -> tuple[CompiledMarginPolicy | None, list[Problem]]:
+    data = document.data
+    margin_level_rounding = rounding_at(document, ("margin_level",))
+    common = {
+        "margin_level_rounding": document.parameter("margin_level_rounding", ("margin_level",)),
+        "quantity_rounding": document.parameter("quantity_rounding", ("liquidation", "quantity_rounding")),
+        "returned_rounding": document.parameter("returned_rounding", ("liquidation", "returned_rounding")),
+    }
+    modes, problems = _compile_modes(document, margin_level_rounding, common)
+    assets = {
+        symbol: AssetSpec(precision=int(spec["precision"]), liquid=spec["liquidity"] == "liquid")
+        for symbol, spec in data["assets"].items()
+    }
+    roundings = {"margin_level": margin_level_rounding}
+    scope = dict(INPUT_SCOPE)
+    derived, found = compile_derived(document, ("derived",), scope, roundings)
+    problems += found
+    rules, found = compile_rules(document, ("rules",), scope, roundings, outcome_keys=("status", "notification"))
+    problems += found
+    if problems:
+        return None, problems
+    default_spec = StepSpec(
+        name="status",
+        kind="status",
+        description="no rule held: the default status applies",
+        source=document.source(("default_status",)),
+        path="$.default_status",
+    )
+    compiled = CompiledMarginPolicy(
+        ref=document.ref,
+        modes=modes,
+        assets=assets,
+        margin_level_rounding=margin_level_rounding,
+        derived=derived,
+        rules=rules,
+        default_status=data["default_status"],
+        default_spec=default_spec,
+        plan_rules={key: str(data["liquidation"][key]) for key in ("quantity_rounding", "returned_rounding")},
+        steps=_step_specs(document, margin_level_rounding),
+    )
+    return compiled, []
+
+
+PRODUCT = Product(
+    policy_kind="margin-trading",
+    account_kind="spot-margin",
+    policy_schema="margin-trading.schema.json",
+    account_schema="spot-margin.account.schema.json",
+    compile=compile_margin,
+)
+
+__all__ = ["PRODUCT", "CompiledMarginPolicy", "compile_margin"]

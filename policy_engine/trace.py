@@ -1,0 +1,110 @@
+"""Trace steps: cheap records while evaluating, rendered to dicts only when asked.
+
+During evaluation a product appends `(spec, value)` pairs to a list and keeps
+one `env` mapping of every named quantity.  A `StepSpec` is built once, at
+load time, and knows how to render its step: which names it read, which
+policy parameters it cites, and its expression or comparison.  Nothing is
+formatted until `Trace.to_list()` runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from .model import Parameter, Rounding
+
+Env = Mapping[str, Any]
+Provenance = Mapping[str, Parameter]
+"""Policy parameter name -> where it came from, for the tier or table row in use."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class StepSpec:
+    """What one step computes, fixed at load time."""
+
+    name: str
+    kind: str
+    """`input`, `lookup`, `derive`, `rule`, `status` or `plan`."""
+    description: str
+    inputs: tuple[str, ...] = ()
+    """Names in `env` that the step read."""
+    expression: str | None = None
+    source: str | None = None
+    """`file:line` of the YAML that defines this step, if a policy line does."""
+    path: str | None = None
+    comparison: tuple[str, str, str] | None = None
+    roundings: Mapping[str, Rounding] | None = None
+    """Names whose compared value is a rounding of a raw value `<name>_raw` in `env`."""
+    cites: tuple[str, ...] = ()
+    """Policy parameter names the step used, looked up in the provenance at render time."""
+    detail: Callable[[Any, Env], Any] | None = None
+    """Renders extra, step-specific detail from the step's value and `env`."""
+
+    def render(self, value: Any, env: Env, provenance: Provenance) -> dict[str, Any]:
+        step: dict[str, Any] = {"step": self.name, "kind": self.kind, "description": self.description}
+        if self.expression is not None:
+            step["expression"] = self.expression
+        if self.source is not None:
+            step["source"] = self.source
+            step["path"] = self.path
+        if self.inputs:
+            step["inputs"] = {name: self._input(name, env, provenance) for name in self.inputs}
+        if self.comparison is not None:
+            left, operator, right = self.comparison
+            step["comparison"] = {
+                "left": self._input(left, env, provenance, named=True),
+                "operator": operator,
+                "right": self._input(right, env, provenance, named=True),
+                "result": value,
+            }
+        if self.cites:
+            step["parameters"] = [provenance[name].to_dict() for name in self.cites if name in provenance]
+        step["value"] = value
+        if self.detail is not None:
+            step["detail"] = self.detail(value, env)
+        return step
+
+    def _input(self, name: str, env: Env, provenance: Provenance, *, named: bool = False) -> Any:
+        value = env.get(name)
+        rounding = self.roundings.get(name) if self.roundings else None
+        parameter = provenance.get(name)
+        if rounding is None and parameter is None and not named:
+            return value
+        entry: dict[str, Any] = {"name": name} if named else {}
+        if rounding is not None:
+            entry["raw"] = env.get(name + "_raw")
+            entry["compared"] = value
+            entry["rounding"] = rounding.describe()
+        else:
+            entry["value"] = value
+        if parameter is not None:
+            entry["path"] = parameter.json_path
+            entry["source"] = parameter.source
+        return entry
+
+
+@dataclass(frozen=True, slots=True)
+class Trace:
+    """The ordered steps of one evaluation, and the values they read."""
+
+    steps: Sequence[tuple[StepSpec, Any]]
+    env: Env
+    provenance: Provenance
+
+    def __len__(self) -> int:
+        return len(self.steps)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(spec.name for spec, _ in self.steps)
+
+    def to_list(self) -> list[dict[str, Any]]:
+        return [spec.render(value, self.env, self.provenance) for spec, value in self.steps]
+
+
+def decimal_text(value: Decimal) -> str:
+    """A Decimal as plain text without exponent: `Decimal('4.4E+5')` is `440000`."""
+    return format(value, "f")
