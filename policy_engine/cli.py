@@ -1,7 +1,7 @@
 """The `policy-engine` command line.
 
 Exit codes: 0 success; 1 the policies are invalid (or a policy expression
-failed); 2 the command or the account is wrong.  Errors go to stderr, never
+failed); 2 the command or the account is wrong; 3 an internal error (a bug).  Errors go to stderr, never
 as a traceback; decisions and reports go to stdout; decision log lines go
 only to the `--log-file`.
 """
@@ -21,7 +21,7 @@ from .engine import load
 from .errors import AccountError, PolicyEngineError, PolicyError, Problem
 from .explain import explain
 
-EXIT_OK, EXIT_POLICY, EXIT_INPUT = 0, 1, 2
+EXIT_OK, EXIT_POLICY, EXIT_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
 
 
 class _UsageError(Exception):
@@ -151,9 +151,13 @@ def main(
         return EXIT_INPUT
     except SystemExit as done:  # --help
         return int(done.code or 0)
-    if args.command == "validate":
-        return _validate(args, stdout, stderr)
-    return _evaluate(args, stdin, stdout, stderr)
+    try:
+        if args.command == "validate":
+            return _validate(args, stdout, stderr)
+        return _evaluate(args, stdin, stdout, stderr)
+    except Exception as error:  # the last line of defence: a message, never a traceback
+        print(f"policy-engine: internal error: {type(error).__name__}: {error}; please report it", file=stderr)
+        return EXIT_INTERNAL
 
 
 __all__ = ["main"]

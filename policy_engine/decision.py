@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from types import MappingProxyType
 from typing import Any
 
 from .model import PolicyRef
@@ -34,6 +35,15 @@ def to_plain(value: Any) -> Any:
     raise TypeError(f"cannot serialise {type(value).__name__} in a decision")
 
 
+def freeze(value: Any) -> Any:
+    """A read-only copy: mappings become read-only views, lists become tuples."""
+    if isinstance(value, Mapping):
+        return MappingProxyType({key: freeze(item) for key, item in value.items()})
+    if isinstance(value, list | tuple):
+        return tuple(freeze(item) for item in value)
+    return value
+
+
 def canonical_json(value: Any, *, indent: int | None = None) -> str:
     """Sorted keys, fixed separators, a trailing newline: byte-identical for equal values."""
     separators = (",", ": ") if indent else (",", ":")
@@ -49,7 +59,8 @@ def input_digest(account: Mapping[str, Any]) -> str:
 class Decision:
     """What a policy decided for one account, and why.
 
-    `outcome` is the product's answer (a mapping of plain values and Decimals);
+    `outcome` is the product's answer: a read-only mapping of plain values and
+    Decimals, whose nested mappings are read-only and whose lists are tuples;
     `trace` holds the ordered steps that produced it.  Rendering is lazy:
     `to_dict()` and `to_json()` do the formatting work, not `evaluate()`.
     """

@@ -9,7 +9,7 @@ formatted until `Trace.to_list()` runs.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -90,7 +90,7 @@ class StepSpec:
 class Trace:
     """The ordered steps of one evaluation, and the values they read."""
 
-    steps: Sequence[tuple[StepSpec, Any]]
+    steps: tuple[tuple[StepSpec, Any], ...]
     env: Env
     provenance: Provenance
 

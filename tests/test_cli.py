@@ -164,3 +164,14 @@ def test_python_dash_m_smoke() -> None:
          "--format", "text"], cwd=ROOT, capture_output=True, text=True, check=False)
     assert (done.returncode, done.stderr) == (0, "")
     assert done.stdout.splitlines()[0] == "Account user-c (spot-margin): LIQUIDATION"
+
+
+def test_internal_errors_are_a_message_not_a_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An unexpected failure prints one line and exits 3."""
+
+    def broken(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr("policy_engine.cli.load", broken)
+    assert run("validate", str(POLICIES)) == (
+        3, "", "policy-engine: internal error: RuntimeError: disk on fire; please report it\n")

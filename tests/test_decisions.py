@@ -193,3 +193,16 @@ def test_evaluation_is_deterministic(engine: Engine, quantity: Decimal, price: D
     """Evaluating the same account twice gives identical bytes."""
     account = margin_account(assets=[("BTC", str(quantity), str(price))], debt=str(debt))
     assert engine.evaluate(account).to_json() == engine.evaluate(dict(account)).to_json()
+
+
+def test_decision_is_immutable(engine: Engine) -> None:
+    """Neither the decision, its outcome, nor the nested plan can be changed after the fact."""
+    decision = engine.evaluate(example("margin-a-regular.json"))
+    with pytest.raises(AttributeError):
+        decision.policy = decision.policy  # type: ignore[misc]  # the frozen dataclass refuses it
+    with pytest.raises(TypeError):
+        decision.outcome["status"] = "ok"  # type: ignore[index]  # a read-only mapping refuses it
+    with pytest.raises(TypeError):
+        decision.outcome["liquidation"]["returned"][0]["quantity"] = Decimal(1)
+    with pytest.raises(TypeError):
+        decision.outcome["thresholds"]["liquidation"] = Decimal(0)

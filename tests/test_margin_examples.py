@@ -41,7 +41,7 @@ def test_example_a_regular_liquidation(engine: Engine) -> None:
     assert plan["fee_value"] == D("8000")
     assert plan["debt_repaid"] == D("400000")
     assert plan["debt_remaining"] == 0
-    assert plan["returned"] == [{"asset": "BTC", "quantity": D("0.72727273")}]
+    assert plan["returned"] == ({"asset": "BTC", "quantity": D("0.72727273")},)
     # seed #4 (0.90909091 BTC, 40,000) and #5 (0.72727273 BTC, 32,000), valued at 44,000
     after_debt = D(10) - D("9.09090909")
     assert (after_debt, (after_debt * D(44000)).quantize(D(1))) == (D("0.90909091"), D(40000))
@@ -59,8 +59,8 @@ def test_example_b_takeover(engine: Engine) -> None:
     assert (repay["debt_repaid"], repay["cash_after"]) == (D(400000), D(35000))
     (fee,) = _events(outcome, "fee")
     assert (fee["value"], fee["cash_after"]) == (D(8000), D(27000))
-    assert plan["returned"] == [{"asset": "USDC", "quantity": D(27000)}]
-    assert plan["sales"] == []
+    assert plan["returned"] == ({"asset": "USDC", "quantity": D(27000)},)
+    assert plan["sales"] == ()
 
 
 def test_example_c_regular_then_takeover(engine: Engine) -> None:
@@ -79,7 +79,7 @@ def test_example_c_regular_then_takeover(engine: Engine) -> None:
     (repay,) = _events(outcome, "repay")
     assert repay["cash_after"] == D(37000)  # the seed's 35,000 is an erratum (domain.md)
     assert plan["fee_value"] == D(8000)
-    assert plan["returned"] == [{"asset": "USDC", "quantity": D(29000)}]
+    assert plan["returned"] == ({"asset": "USDC", "quantity": D(29000)},)
 
 
 BUNDLED_THRESHOLDS = [
@@ -178,4 +178,4 @@ def test_insufficient_collateral_leaves_debt_and_fee_unpaid(engine: Engine) -> N
     account = margin_account(assets=[("SUPER", "100000", "1")], execution_prices={"SUPER": "0.5"})
     plan = engine.evaluate(account).outcome["liquidation"]
     assert (plan["debt_repaid"], plan["debt_remaining"], plan["fee_unpaid"], plan["returned"]) == (
-        D(50000), D(350000), D(8000), [])
+        D(50000), D(350000), D(8000), ())

@@ -21,7 +21,7 @@ class CompiledPolicy(Protocol):
     @property
     def ref(self) -> PolicyRef: ...
 
-    def evaluate(self, account: Mapping[str, Any], *, source: str) -> tuple[dict[str, Any], Trace]:
+    def evaluate(self, account: Mapping[str, Any], *, source: str) -> tuple[Mapping[str, Any], Trace]:
         """The outcome and trace for a schema-valid account.
 
         Raises `AccountError` when the account does not fit the policy (an

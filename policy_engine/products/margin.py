@@ -17,10 +17,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from types import MappingProxyType
 from typing import Any
 
 from .._expressions import ExprType
 from ..compiler import Derived, Rule, compile_derived, compile_rules, rounding_at
+from ..decision import freeze
 from ..errors import AccountError, Problem, did_you_mean, format_json_path
 from ..model import Parameter, PolicyDocument, PolicyRef, Rounding
 from ..trace import Env, StepSpec, Trace
@@ -28,6 +30,7 @@ from . import Product
 from .liquidation import Holding, PlanRules, plan
 
 ZERO = Decimal(0)
+_NO_PRICES: Mapping[str, Any] = MappingProxyType({})
 
 INPUT_SCOPE: Mapping[str, ExprType] = {
     "total_asset_value": ExprType.DECIMAL,
@@ -55,6 +58,8 @@ class Tier:
     values: Mapping[str, Decimal]
     provenance: Mapping[str, Parameter]
     fee_base: str
+    thresholds: Mapping[str, Decimal]
+    """The outcome's `thresholds`, built once."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -86,12 +91,12 @@ class CompiledMarginPolicy:
     plan_rules: Mapping[str, str]
     steps: Mapping[str, StepSpec]
 
-    def evaluate(self, account: Mapping[str, Any], *, source: str) -> tuple[dict[str, Any], Trace]:
+    def evaluate(self, account: Mapping[str, Any], *, source: str) -> tuple[Mapping[str, Any], Trace]:
         problems: list[Problem] = []
         tier = self._tier(account, source, problems)
-        holdings = self._read_lines(account["assets"], "assets", ("quantity",), source, problems)
-        debts = self._read_lines(account["liabilities"], "liabilities", ("principal", "interest"), source, problems)
-        execution_prices = account.get("execution_prices") or {}
+        holdings, total_assets = self._read_lines(account["assets"], "assets", source, problems)
+        debts, total_debt = self._read_lines(account["liabilities"], "liabilities", source, problems)
+        execution_prices = account.get("execution_prices") or _NO_PRICES
         for asset in execution_prices:
             if asset not in self.assets:
                 problems.append(
@@ -105,8 +110,6 @@ class CompiledMarginPolicy:
         if problems or tier is None:
             raise AccountError(problems)
 
-        total_assets = sum((line[3] for line in holdings), ZERO)
-        total_debt = sum((line[3] for line in debts), ZERO)
         env: dict[str, Any] = {
             "mode": account["mode"],
             "leverage": Decimal(account["leverage"]),
@@ -152,8 +155,10 @@ class CompiledMarginPolicy:
 
         liquidation = None
         if status == "liquidation":
-            liquidation = self._plan(
-                holdings=holdings, debts=debts, total_debt=total_debt, tier=tier, execution_prices=execution_prices
+            liquidation = freeze(
+                self._plan(
+                    holdings=holdings, debts=debts, total_debt=total_debt, tier=tier, execution_prices=execution_prices
+                )
             )
             env["liquidation"] = liquidation
             steps.append((self.steps["liquidation"], liquidation["method"]))
@@ -166,14 +171,11 @@ class CompiledMarginPolicy:
             "margin_level_compared": env.get("margin_level"),
             "total_asset_value": total_assets,
             "total_liability_value": total_debt,
-            "thresholds": {
-                "margin_call": tier.values["margin_call_level"],
-                "liquidation": tier.values["liquidation_level"],
-            },
-            "derived": derived,
+            "thresholds": tier.thresholds,
+            "derived": MappingProxyType(derived),
             "liquidation": liquidation,
         }
-        return outcome, Trace(steps, env, tier.provenance)
+        return MappingProxyType(outcome), Trace(tuple(steps), MappingProxyType(env), tier.provenance)
 
     def _tier(self, account: Mapping[str, Any], source: str, problems: list[Problem]) -> Tier | None:
         mode_name = account["mode"]
@@ -201,15 +203,15 @@ class CompiledMarginPolicy:
         return tier
 
     def _read_lines(
-        self,
-        items: Sequence[Mapping[str, Any]],
-        field: str,
-        amounts: Sequence[str],
-        source: str,
-        problems: list[Problem],
-    ) -> tuple[tuple[str, Decimal, Decimal, Decimal], ...]:
-        """(asset, quantity, price, value) per line; quantity sums the `amounts` fields."""
+        self, items: Sequence[Mapping[str, Any]], field: str, source: str, problems: list[Problem]
+    ) -> tuple[tuple[tuple[str, Decimal, Decimal, Decimal], ...], Decimal]:
+        """(asset, quantity, price, value) per line, and the total value.
+
+        The quantity of a liability is its principal plus its unpaid interest.
+        """
         lines = []
+        total = ZERO
+        debt = field == "liabilities"
         for index, item in enumerate(items):
             asset = item["asset"]
             if asset not in self.assets:
@@ -219,10 +221,12 @@ class CompiledMarginPolicy:
                     )
                 )
                 continue
-            quantity = sum((Decimal(item[name]) for name in amounts), ZERO)
+            quantity = Decimal(item["principal"]) + Decimal(item["interest"]) if debt else Decimal(item["quantity"])
             price = Decimal(item["price"])
-            lines.append((asset, quantity, price, quantity * price))
-        return tuple(lines)
+            value = quantity * price
+            total += value
+            lines.append((asset, quantity, price, value))
+        return tuple(lines), total
 
     def _plan(
         self,
@@ -315,7 +319,8 @@ def _compile_modes(
                 "fee_base": fee_base,
             }
             values = {"margin_call_level": call, "liquidation_level": liquidation, "fee_rate": fee_rate.value}
-            tiers[leverage] = Tier(values=values, provenance=provenance, fee_base=fee_base.value)
+            thresholds = MappingProxyType({"margin_call": call, "liquidation": liquidation})
+            tiers[leverage] = Tier(values=values, provenance=provenance, fee_base=fee_base.value, thresholds=thresholds)
         modes[mode_name] = Mode(tiers=tiers)
     return modes, problems
 
