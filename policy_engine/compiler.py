@@ -148,3 +148,58 @@ def compile_rules(
         outcome = {key: entry.get(key) for key in outcome_keys}
         rules.append(Rule(id=rule_id, expression=expression, outcome=outcome, spec=spec))
     return rules, problems
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class StatusTable:
+    """First-hit status rules with a default: the first rule that holds sets the status."""
+
+    rules: Sequence[Rule]
+    default_status: str
+    default_spec: StepSpec
+    fired_spec: StepSpec
+
+    def decide(self, env: Mapping[str, Any], steps: list[tuple[StepSpec, Any]]) -> tuple[str, Rule | None]:
+        """Run the rules in order, recording each check; return the status and the rule that set it."""
+        for rule in self.rules:
+            holds = rule.expression.function(env)
+            steps.append((rule.spec, holds))
+            if holds:
+                status: str = rule.outcome["status"]
+                steps.append((self.fired_spec, status))
+                return status, rule
+        steps.append((self.default_spec, self.default_status))
+        return self.default_status, None
+
+    def status_of(self, env: Mapping[str, Any]) -> str:
+        """The status alone, without recording steps."""
+        for rule in self.rules:
+            if rule.expression.function(env):
+                return str(rule.outcome["status"])
+        return self.default_status
+
+
+def compile_status_table(
+    document: PolicyDocument,
+    scope: Mapping[str, ExprType],
+    roundings: Mapping[str, Rounding],
+    *,
+    outcome_keys: Sequence[str] = ("status",),
+) -> tuple[StatusTable | None, Problems]:
+    """The `rules` list and `default_status` of a document as a status table."""
+    rules, problems = compile_rules(document, ("rules",), scope, roundings, outcome_keys=outcome_keys)
+    if problems:
+        return None, problems
+    table = StatusTable(
+        rules=rules,
+        default_status=document.data["default_status"],
+        default_spec=StepSpec(
+            name="status",
+            kind="status",
+            description="no rule held: the default status applies",
+            source=document.source(("default_status",)),
+            path="$.default_status",
+        ),
+        fired_spec=StepSpec(name="status", kind="status", description="status set by the first rule that held"),
+    )
+    return table, []

@@ -128,7 +128,7 @@ class Engine:
         callers_context = getcontext()
         setcontext(_engine_context())
         try:
-            outcome, trace = policy.evaluate(account, source=source)
+            outcome, trace = policy.evaluate(account, source=source, as_of=moment)
         except ArithmeticError as error:
             raise EvaluationError(
                 [

@@ -24,7 +24,11 @@ def run(*argv: str, stdin: str = "") -> tuple[int, str, str]:
 def test_validate_ok() -> None:
     """Valid policies: exit 0 and one line per policy version on stdout."""
     assert run("validate", str(POLICIES)) == (
-        0, "ok  policies/margin-trading.yaml  margin-trading spot-margin v1 from 2026-01-01\n", "")
+        0,
+        "ok  policies/crypto-loans.yaml  crypto-loan crypto-loans v1 from 2020-01-01\n"
+        "ok  policies/margin-trading.yaml  margin-trading spot-margin v1 from 2026-01-01\n",
+        "",
+    )
 
 
 def test_validate_reports_problems_on_stderr(tmp_path: Path) -> None:
@@ -78,7 +82,7 @@ liabilities: [{asset: USDC, principal: 40000, interest: 0, price: 1}]
     ("account", "expected"),
     [
         ('{"kind": "spot-margin"', "<stdin>:1:23: $: invalid JSON: Expecting ',' delimiter"),
-        ('{"kind": "spot-margn"}', "<stdin>: $.kind: expected an account kind (spot-margin), got string"
+        ('{"kind": "spot-margn"}', "<stdin>: $.kind: expected an account kind (crypto-loan, spot-margin), got string"
                                    " 'spot-margn'; did you mean `spot-margin`?"),
         ('{"kind": "spot-margin", "account_id": "x", "mode": "isolated", "leverage": 4, "assets": [],'
          ' "liabilities": []}',

@@ -168,6 +168,8 @@ def mutated_accounts(draw: st.DrawFn) -> dict[str, Any]:
         if action in ("replace", "drop"):
             choices = [slot for slot in slots(account)
                        if action == "replace" or isinstance(slot[0], dict)]
+            if not choices:
+                continue
             container, key = draw(st.sampled_from(choices))
             if action == "drop":
                 del container[key]
@@ -175,7 +177,10 @@ def mutated_accounts(draw: st.DrawFn) -> dict[str, Any]:
                 container[key] = copy.deepcopy(draw(REPLACEMENTS))
             continue
         kind = dict if action == "add" else list
-        target = draw(st.sampled_from([c for c in containers(account) if isinstance(c, kind)]))
+        targets = [c for c in containers(account) if isinstance(c, kind)]
+        if not targets:
+            continue
+        target = draw(st.sampled_from(targets))
         if isinstance(target, dict):
             key = draw(st.one_of(st.sampled_from(SCHEMA_KEYS), st.text(max_size=4)))
             target[key] = copy.deepcopy(draw(REPLACEMENTS))

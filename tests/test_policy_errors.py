@@ -36,7 +36,9 @@ def test_bundled_policies_are_valid() -> None:
     """The shipped policy set loads without problems."""
     refs = policy_engine.load(POLICIES).policies
     assert [(ref.kind, ref.id, ref.version, ref.file) for ref in refs] == [
-        ("margin-trading", "spot-margin", 1, FILE)]
+        ("crypto-loan", "crypto-loans", 1, "policies/crypto-loans.yaml"),
+        ("margin-trading", "spot-margin", 1, FILE),
+    ]
 
 
 def test_misspelled_key_gets_a_suggestion(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -136,7 +138,7 @@ def test_unknown_kind_suggests_the_right_one(tmp_path: Path, monkeypatch: pytest
     """A misspelled kind names the kinds there are."""
     problems = _load_edited(tmp_path, monkeypatch, "kind: margin-trading", "kind: margin-trade")
     assert problems == [
-        f"{FILE}:6:7: $.kind: expected a policy kind (margin-trading), got 'margin-trade';"
+        f"{FILE}:6:7: $.kind: expected a policy kind (crypto-loan, margin-trading), got 'margin-trade';"
         " did you mean `margin-trading`?"]
 
 

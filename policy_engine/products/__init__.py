@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 
 from ..errors import Problem
@@ -21,8 +22,10 @@ class CompiledPolicy(Protocol):
     @property
     def ref(self) -> PolicyRef: ...
 
-    def evaluate(self, account: Mapping[str, Any], *, source: str) -> tuple[Mapping[str, Any], Trace]:
-        """The outcome and trace for a schema-valid account.
+    def evaluate(
+        self, account: Mapping[str, Any], *, source: str, as_of: datetime | None = None
+    ) -> tuple[Mapping[str, Any], Trace]:
+        """The outcome and trace for a schema-valid account at `as_of` (now when None).
 
         Raises `AccountError` when the account does not fit the policy (an
         unknown mode or asset, say), citing `source` as the account's name.
@@ -43,9 +46,9 @@ class Product:
 
 
 def _registry() -> dict[str, Product]:
-    from . import margin  # noqa: PLC0415 - products import this module for the Product type
+    from . import loans, margin  # noqa: PLC0415 - products import this module for the Product type
 
-    products = (margin.PRODUCT,)
+    products = (margin.PRODUCT, loans.PRODUCT)
     return {product.policy_kind: product for product in products}
 
 

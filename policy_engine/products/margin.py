@@ -16,12 +16,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from types import MappingProxyType
 from typing import Any
 
 from .._expressions import ExprType
-from ..compiler import Derived, Rule, compile_derived, compile_rules, rounding_at
+from ..compiler import Derived, Rule, StatusTable, compile_derived, compile_status_table, rounding_at
 from ..decision import freeze
 from ..errors import AccountError, Problem, did_you_mean, format_json_path
 from ..model import Parameter, PolicyDocument, PolicyRef, Rounding
@@ -85,13 +86,14 @@ class CompiledMarginPolicy:
     assets: Mapping[str, AssetSpec]
     margin_level_rounding: Rounding
     derived: Sequence[Derived]
-    rules: Sequence[Rule]
-    default_status: str
-    default_spec: StepSpec
+    status_table: StatusTable
     plan_rules: Mapping[str, str]
     steps: Mapping[str, StepSpec]
 
-    def evaluate(self, account: Mapping[str, Any], *, source: str) -> tuple[Mapping[str, Any], Trace]:
+    def evaluate(
+        self, account: Mapping[str, Any], *, source: str, as_of: datetime | None = None
+    ) -> tuple[Mapping[str, Any], Trace]:
+        """The margin decision; it does not depend on the time, so `as_of` is unused."""
         problems: list[Problem] = []
         tier = self._tier(account, source, problems)
         holdings, total_assets = self._read_lines(account["assets"], "assets", source, problems)
@@ -144,14 +146,10 @@ class CompiledMarginPolicy:
 
         fired: Rule | None = None
         if has_debt:
-            for rule in self.rules:
-                holds = rule.expression.function(env)
-                steps.append((rule.spec, holds))
-                if holds:
-                    fired = rule
-                    break
-        status = fired.outcome["status"] if fired else self.default_status
-        steps.append((self.steps["status"], status) if fired else (self.default_spec, status))
+            status, fired = self.status_table.decide(env, steps)
+        else:
+            status = self.status_table.default_status
+            steps.append((self.status_table.default_spec, status))
 
         liquidation = None
         if status == "liquidation":
@@ -364,7 +362,6 @@ def _step_specs(document: PolicyDocument, margin_level_rounding: Rounding) -> di
             description="no debt: the margin level is undefined and status rules are skipped",
             inputs=("total_liability_value",),
         ),
-        "status": StepSpec(name="status", kind="status", description="status set by the first rule that held"),
         "liquidation": StepSpec(
             name="liquidation",
             kind="plan",
@@ -394,26 +391,17 @@ def compile_margin(document: PolicyDocument) -> tuple[CompiledMarginPolicy | Non
     scope = dict(INPUT_SCOPE)
     derived, found = compile_derived(document, ("derived",), scope, roundings)
     problems += found
-    rules, found = compile_rules(document, ("rules",), scope, roundings, outcome_keys=("status", "notification"))
+    status_table, found = compile_status_table(document, scope, roundings, outcome_keys=("status", "notification"))
     problems += found
-    if problems:
+    if problems or status_table is None:
         return None, problems
-    default_spec = StepSpec(
-        name="status",
-        kind="status",
-        description="no rule held: the default status applies",
-        source=document.source(("default_status",)),
-        path="$.default_status",
-    )
     compiled = CompiledMarginPolicy(
         ref=document.ref,
         modes=modes,
         assets=assets,
         margin_level_rounding=margin_level_rounding,
         derived=derived,
-        rules=rules,
-        default_status=data["default_status"],
-        default_spec=default_spec,
+        status_table=status_table,
         plan_rules={key: str(data["liquidation"][key]) for key in ("quantity_rounding", "returned_rounding")},
         steps=_step_specs(document, margin_level_rounding),
     )

@@ -1,0 +1,491 @@
+"""Crypto loans: LTV, status by first-hit rules, and the auto top-up state machine.
+
+Names the policy's expressions may read: `ltv` (rounded as the policy's `ltv`
+says), `initial_ltv`, `margin_call_ltv`, `liquidation_ltv` (of the account's
+loan type and collateral asset), `debt_value` and `collateral_value`.
+
+Auto top-up, per decision (the state comes in with the account and goes out
+as `next_state`, so a caller can feed it back):
+
+1. Events since the last decision are applied first: a successful manual
+   top-up adds its quantity to the collateral, ends a failure streak and
+   re-enables auto top-up; a reset ends a failure streak and re-enables it.
+2. If auto top-up is enabled and its `when` condition holds:
+   - disabled (after `max_attempts` failures in a row): nothing happens;
+   - in a failure streak and the retry is not yet due: nothing happens, and
+     `next_attempt_at` says when it is;
+   - otherwise an attempt is made: the spot balance of the collateral asset
+     is moved, up to the quantity that restores the initial LTV.  Nothing to
+     move is a failed attempt; the whole, insufficient balance is a partial
+     top-up, a success or a failure as the policy says.  The failure that
+     uses up `max_attempts` disables auto top-up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from string import Template
+from types import MappingProxyType
+from typing import Any
+
+from .._expressions import ExprType, quantum
+from ..compiler import StatusTable, compile_status_table, expression_at, rounding_at
+from ..errors import AccountError, Problem, did_you_mean, format_json_path
+from ..model import Parameter, PolicyDocument, PolicyRef, Rounding
+from ..schema import parse_instant
+from ..trace import Env, StepSpec, Trace
+from . import Product
+
+ZERO = Decimal(0)
+HUNDRED = Decimal(100)
+PERCENT = Decimal("0.01")
+
+SCOPE: Mapping[str, ExprType] = {
+    "ltv": ExprType.DECIMAL,
+    "initial_ltv": ExprType.DECIMAL,
+    "margin_call_ltv": ExprType.DECIMAL,
+    "liquidation_ltv": ExprType.DECIMAL,
+    "debt_value": ExprType.DECIMAL,
+    "collateral_value": ExprType.DECIMAL,
+}
+LTV_FORMULA = "debt_value / collateral_value"
+TEMPLATE_NAMES = frozenset({"quantity", "asset", "ltv_before", "ltv_after", "next_attempt_at", "attempts"})
+FRESH_STATE: Mapping[str, Any] = MappingProxyType(
+    {"failed_attempts": 0, "last_attempt_at": None, "succeeded_before": False, "disabled": False}
+)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Thresholds:
+    """The LTV thresholds of one (loan type, collateral asset), with their provenance."""
+
+    values: Mapping[str, Decimal]
+    provenance: Mapping[str, Parameter]
+    outcome: Mapping[str, Decimal]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class TopUpRules:
+    when: Any
+    """The compiled `when` expression."""
+    quantity_rounding: str
+    retry_interval: timedelta
+    max_attempts: int
+    partial_is_success: bool
+    record_type: str
+    notifications: Mapping[str, Template]
+
+
+def _percent(ltv: Decimal) -> str:
+    return f"{(ltv * HUNDRED).quantize(PERCENT)}%"
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _problem(source: str, path: tuple[str | int, ...], message: str, suggestion: str | None = None) -> Problem:
+    return Problem(file=source, json_path=format_json_path(path), message=message, suggestion=suggestion)
+
+
+def _events_detail(_value: object, env: Env) -> Any:
+    return env["events"]
+
+
+def _top_up_detail(_value: object, env: Env) -> Any:
+    return env["top_up"]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CompiledLoanPolicy:
+    ref: PolicyRef
+    loan_types: Mapping[str, Mapping[str, Thresholds]]
+    default_loan_type: str
+    precisions: Mapping[str, int]
+    ltv_rounding: Rounding
+    status_table: StatusTable
+    top_up: TopUpRules
+    steps: Mapping[str, StepSpec]
+
+    def evaluate(
+        self, account: Mapping[str, Any], *, source: str, as_of: datetime | None = None
+    ) -> tuple[Mapping[str, Any], Trace]:
+        now = as_of or datetime.now(UTC)
+        thresholds, loan_asset, collateral_asset, prices = self._read(account, source)
+        loan = account["loan"]
+        settings = account.get("auto_top_up") or {"enabled": False}
+        state = dict(settings.get("state") or FRESH_STATE)
+        quantity = Decimal(account["collateral"]["quantity"])
+        quantity, events = self._apply_events(settings.get("events") or (), state, quantity)
+
+        loan_quantity = Decimal(loan["principal"]) + Decimal(loan["interest"])
+        collateral_price = prices[collateral_asset]
+        debt_value = loan_quantity * prices[loan_asset]
+        collateral_value = quantity * collateral_price
+        ltv = debt_value / collateral_value
+        env: dict[str, Any] = {
+            "debt_value": debt_value,
+            "collateral_value": collateral_value,
+            "ltv_raw": ltv,
+            "ltv": self.ltv_rounding.apply(ltv),
+            "events": events,
+            **thresholds.values,
+        }
+        steps: list[tuple[StepSpec, Any]] = []
+        if events:
+            steps.append((self.steps["events"], len(events)))
+        steps += [
+            (self.steps["thresholds"], thresholds.outcome),
+            (self.steps["debt_value"], debt_value),
+            (self.steps["collateral_value"], collateral_value),
+            (self.steps["ltv"], ltv),
+        ]
+        status, fired = self.status_table.decide(env, steps)
+
+        enabled = bool(settings.get("enabled"))
+        triggered = bool(self.top_up.when.function(env))
+        steps.append((self.steps["trigger"], triggered))
+        precision = quantum(self.precisions[collateral_asset])
+        required = (debt_value / collateral_price) / thresholds.values["initial_ltv"] - quantity
+        required = max(required.quantize(precision, rounding=self.top_up.quantity_rounding), ZERO)
+        balance = Decimal((account.get("spot_balances") or {}).get(collateral_asset, 0))
+        top_up = self._top_up(enabled=enabled and triggered, state=state, now=now, required=required, balance=balance)
+        moved = top_up["quantity"]
+        ltv_after = debt_value / ((quantity + moved) * collateral_price)
+        after_env = {
+            **env,
+            "ltv": self.ltv_rounding.apply(ltv_after),
+            "collateral_value": (quantity + moved) * collateral_price,
+        }
+        top_up.update(
+            asset=collateral_asset,
+            enabled=enabled,
+            triggered=triggered,
+            required_quantity=required,
+            spot_balance=balance,
+            ltv_after=ltv_after,
+            ltv_after_compared=after_env["ltv"],
+            status_after=self.status_table.status_of(after_env),
+            collateral_after=quantity + moved,
+        )
+        top_up["notification"] = self._notification(top_up, env["ltv"], after_env["ltv"])
+        env["top_up"] = frozen_top_up = MappingProxyType(top_up)
+        steps.append((self.steps["top_up"], top_up["action"]))
+        outcome = {
+            "as_of": now,
+            "loan_type": account.get("loan_type") or self.default_loan_type,
+            "loan_asset": loan_asset,
+            "collateral_asset": collateral_asset,
+            "collateral_quantity": quantity,
+            "debt_value": debt_value,
+            "collateral_value": collateral_value,
+            "ltv": ltv,
+            "ltv_compared": env["ltv"],
+            "status": status,
+            "rule": fired.id if fired else None,
+            "thresholds": thresholds.outcome,
+            "top_up": frozen_top_up,
+        }
+        return MappingProxyType(outcome), Trace(tuple(steps), MappingProxyType(env), thresholds.provenance)
+
+    def _read(self, account: Mapping[str, Any], source: str) -> tuple[Thresholds, str, str, dict[str, Decimal]]:
+        problems: list[Problem] = []
+        loan_type = account.get("loan_type") or self.default_loan_type
+        table = self.loan_types.get(loan_type)
+        if table is None:
+            problems.append(
+                _problem(
+                    source,
+                    ("loan_type",),
+                    f"unknown loan type `{loan_type}`; expected one of {', '.join(sorted(self.loan_types))}",
+                    did_you_mean(loan_type, self.loan_types),
+                )
+            )
+        loan_asset = account["loan"]["asset"]
+        collateral_asset = account["collateral"]["asset"]
+        if loan_asset not in self.precisions:
+            problems.append(
+                _problem(
+                    source,
+                    ("loan", "asset"),
+                    f"unknown asset `{loan_asset}`",
+                    did_you_mean(loan_asset, self.precisions),
+                )
+            )
+        thresholds = table.get(collateral_asset) if table is not None else None
+        if table is not None and thresholds is None:
+            problems.append(
+                _problem(
+                    source,
+                    ("collateral", "asset"),
+                    f"`{collateral_asset}` is not accepted as collateral for"
+                    f" {loan_type} loans; expected one of {', '.join(sorted(table))}",
+                    did_you_mean(collateral_asset, table),
+                )
+            )
+        prices = {asset: Decimal(price) for asset, price in account["prices"].items()}
+        for field, asset in (("loan", loan_asset), ("collateral", collateral_asset)):
+            if asset not in prices:
+                problems.append(_problem(source, ("prices",), f"missing the price of the {field} asset `{asset}`"))
+        if problems or thresholds is None:
+            raise AccountError(problems)
+        return thresholds, loan_asset, collateral_asset, prices
+
+    @staticmethod
+    def _apply_events(
+        events: Any, state: dict[str, Any], quantity: Decimal
+    ) -> tuple[Decimal, tuple[Mapping[str, Any], ...]]:
+        applied = []
+        for event in events:
+            if event["type"] == "manual_top_up":
+                added = Decimal(event["quantity"]) if "quantity" in event else ZERO
+                quantity += added
+                state.update(failed_attempts=0, succeeded_before=True, disabled=False)
+                applied.append(MappingProxyType({"type": "manual_top_up", "quantity": added}))
+            else:
+                state.update(failed_attempts=0, disabled=False)
+                applied.append(MappingProxyType({"type": "reset"}))
+        return quantity, tuple(applied)
+
+    def _top_up(
+        self, *, enabled: bool, state: dict[str, Any], now: datetime, required: Decimal, balance: Decimal
+    ) -> dict[str, Any]:
+        """The action, the quantity moved and the next state."""
+        rules = self.top_up
+        result: dict[str, Any] = {
+            "action": "none",
+            "attempted": False,
+            "quantity": ZERO,
+            "next_attempt_at": None,
+            "record_type": None,
+        }
+        failures = int(state["failed_attempts"])
+        last = parse_instant(state["last_attempt_at"]) if state["last_attempt_at"] else None
+        if enabled and state["disabled"]:
+            result["action"] = "disabled"
+        elif enabled and required > 0 and failures and last is not None and now < last + rules.retry_interval:
+            result.update(action="retry_scheduled", next_attempt_at=last + rules.retry_interval)
+        elif enabled and required > 0:
+            moved = min(required, balance)
+            partial = moved < required
+            succeeded = moved > 0 and (not partial or rules.partial_is_success)
+            state["last_attempt_at"] = _iso(now)
+            result["attempted"] = True
+            if moved > 0:
+                result.update(
+                    action="partial_top_up" if partial else "top_up", quantity=moved, record_type=rules.record_type
+                )
+            if succeeded:
+                state.update(failed_attempts=0, succeeded_before=True)
+            else:
+                state["failed_attempts"] = failures + 1
+                if state["failed_attempts"] >= rules.max_attempts:
+                    state["disabled"] = True
+                    result["action"] = "disabled" if moved == 0 else result["action"]
+                else:
+                    result["next_attempt_at"] = now + rules.retry_interval
+                    result["action"] = "retry_scheduled" if moved == 0 else result["action"]
+        result["next_state"] = MappingProxyType(dict(state))
+        return result
+
+    def _notification(self, top_up: Mapping[str, Any], ltv_before: Decimal, ltv_after: Decimal) -> str | None:
+        """The message for what this decision did; none while waiting or when already disabled."""
+        if not top_up["attempted"]:
+            return None
+        key = {
+            "top_up": "top_up",
+            "partial_top_up": "partial_top_up",
+            "retry_scheduled": "failed",
+            "disabled": "disabled",
+        }[top_up["action"]]
+        return self.top_up.notifications[key].safe_substitute(
+            quantity=str(top_up["quantity"]),
+            asset=top_up["asset"],
+            ltv_before=_percent(ltv_before),
+            ltv_after=_percent(ltv_after),
+            next_attempt_at=_iso(top_up["next_attempt_at"]) or "",
+            attempts=str(self.top_up.max_attempts),
+        )
+
+
+def _compile_thresholds(
+    document: PolicyDocument, ltv_rounding: Rounding, common: Mapping[str, Parameter]
+) -> tuple[dict[str, dict[str, Thresholds]], list[Problem]]:
+    problems: list[Problem] = []
+    loan_types: dict[str, dict[str, Thresholds]] = {}
+    names = {"initial": "initial_ltv", "margin_call": "margin_call_ltv", "liquidation": "liquidation_ltv"}
+    for loan_type, spec in document.data["loan_types"].items():
+        table: dict[str, Thresholds] = {}
+        for asset, row in spec["collateral"].items():
+            path = ("loan_types", loan_type, "collateral", asset)
+            if asset not in document.data["assets"]:
+                problems.append(
+                    document.problem(
+                        path,
+                        f"`{asset}` is not defined in `assets`",
+                        key=True,
+                        suggestion=did_you_mean(asset, document.data["assets"]),
+                    )
+                )
+            if not row["initial"] < row["margin_call"] < row["liquidation"]:
+                problems.append(
+                    document.problem(
+                        path,
+                        "expected initial < margin_call < liquidation, got"
+                        f" {row['initial']}, {row['margin_call']}, {row['liquidation']}",
+                    )
+                )
+            for key, value in row.items():
+                if value != ltv_rounding.apply(value):
+                    problems.append(
+                        document.problem(
+                            (*path, key),
+                            f"expected at most {ltv_rounding.places} decimal places (LTVs are"
+                            f" compared at that precision), got {value}",
+                        )
+                    )
+            provenance = {**common, **{names[key]: document.parameter(names[key], (*path, key)) for key in names}}
+            values = {names[key]: row[key] for key in names}
+            table[asset] = Thresholds(
+                values=values, provenance=provenance, outcome=MappingProxyType({key: row[key] for key in names})
+            )
+        loan_types[loan_type] = table
+    if document.data["default_loan_type"] not in loan_types:
+        name = document.data["default_loan_type"]
+        problems.append(
+            document.problem(
+                ("default_loan_type",), f"unknown loan type `{name}`", suggestion=did_you_mean(name, loan_types)
+            )
+        )
+    return loan_types, problems
+
+
+def _templates(document: PolicyDocument) -> tuple[dict[str, Template], list[Problem]]:
+    problems: list[Problem] = []
+    templates: dict[str, Template] = {}
+    for key, text in document.data["auto_top_up"]["notifications"].items():
+        template = Template(text)
+        path = ("auto_top_up", "notifications", key)
+        if not template.is_valid():
+            problems.append(
+                document.problem(path, "invalid template: write $name or ${name}, and $$ for a dollar sign")
+            )
+            continue
+        for name in template.get_identifiers():
+            if name not in TEMPLATE_NAMES:
+                problems.append(
+                    document.problem(
+                        path,
+                        f"unknown placeholder `${name}`; expected one of"
+                        f" {', '.join('$' + n for n in sorted(TEMPLATE_NAMES))}",
+                        suggestion=did_you_mean(name, TEMPLATE_NAMES),
+                    )
+                )
+        templates[key] = template
+    return templates, problems
+
+
+def _step_specs(document: PolicyDocument, ltv_rounding: Rounding) -> dict[str, StepSpec]:
+    return {
+        "events": StepSpec(
+            name="events", kind="input", description="events applied before evaluating", detail=_events_detail
+        ),
+        "thresholds": StepSpec(
+            name="thresholds",
+            kind="lookup",
+            description="LTV thresholds of the loan type and collateral asset",
+            cites=("initial_ltv", "margin_call_ltv", "liquidation_ltv"),
+        ),
+        "debt_value": StepSpec(
+            name="debt_value", kind="input", description="(principal + interest) x the loan asset's price"
+        ),
+        "collateral_value": StepSpec(
+            name="collateral_value", kind="input", description="collateral quantity x the collateral asset's price"
+        ),
+        "ltv": StepSpec(
+            name="ltv",
+            kind="derive",
+            description="LTV, then rounded for comparison as the policy states",
+            inputs=("debt_value", "collateral_value"),
+            expression=LTV_FORMULA,
+            source=document.source(("ltv",)),
+            path="$.ltv",
+            roundings={"ltv": ltv_rounding},
+            detail=lambda _value, env: {"compared": env["ltv"], "rounding": ltv_rounding.describe()},
+        ),
+        "trigger": StepSpec(
+            name="auto_top_up.when",
+            kind="rule",
+            description="does the auto top-up condition hold?",
+            expression=document.data["auto_top_up"]["when"],
+            source=document.source(("auto_top_up", "when")),
+            path="$.auto_top_up.when",
+            inputs=("ltv", "margin_call_ltv"),
+            roundings={"ltv": ltv_rounding},
+        ),
+        "top_up": StepSpec(
+            name="auto_top_up",
+            kind="plan",
+            description="auto top-up: state machine, quantity to restore the initial LTV, next state",
+            source=document.source(("auto_top_up",)),
+            path="$.auto_top_up",
+            cites=("quantity_rounding", "retry_interval_hours", "max_attempts", "partial_top_up", "initial_ltv"),
+            detail=_top_up_detail,
+        ),
+    }
+
+
+def compile_loans(document: PolicyDocument) -> tuple[CompiledLoanPolicy | None, list[Problem]]:
+    data = document.data
+    ltv_rounding = rounding_at(document, ("ltv",))
+    top = ("auto_top_up",)
+    common = {
+        name: document.parameter(name, (*top, name))
+        for name in ("quantity_rounding", "retry_interval_hours", "max_attempts", "partial_top_up")
+    }
+    common["ltv_rounding"] = document.parameter("ltv_rounding", ("ltv",))
+    loan_types, problems = _compile_thresholds(document, ltv_rounding, common)
+    roundings = {"ltv": ltv_rounding}
+    status_table, found = compile_status_table(document, SCOPE, roundings)
+    problems += found
+    when, found = expression_at(document, (*top, "when"), SCOPE, ExprType.BOOL)
+    problems += found
+    templates, found = _templates(document)
+    problems += found
+    if problems or status_table is None or when is None:
+        return None, problems
+    settings = data["auto_top_up"]
+    rules = TopUpRules(
+        when=when,
+        quantity_rounding=settings["quantity_rounding"],
+        retry_interval=timedelta(microseconds=int(settings["retry_interval_hours"] * 3_600_000_000)),
+        max_attempts=int(settings["max_attempts"]),
+        partial_is_success=settings["partial_top_up"] == "success",
+        record_type=settings["record_type"],
+        notifications=templates,
+    )
+    compiled = CompiledLoanPolicy(
+        ref=document.ref,
+        loan_types=loan_types,
+        default_loan_type=data["default_loan_type"],
+        precisions={symbol: int(spec["precision"]) for symbol, spec in data["assets"].items()},
+        ltv_rounding=ltv_rounding,
+        status_table=status_table,
+        top_up=rules,
+        steps=_step_specs(document, ltv_rounding),
+    )
+    return compiled, []
+
+
+PRODUCT = Product(
+    policy_kind="crypto-loan",
+    account_kind="crypto-loan",
+    policy_schema="crypto-loan.schema.json",
+    account_schema="crypto-loan.account.schema.json",
+    compile=compile_loans,
+)
+
+__all__ = ["PRODUCT", "CompiledLoanPolicy", "compile_loans"]
