@@ -1,9 +1,9 @@
 """The `policy-engine` command line.
 
 Exit codes: 0 success; 1 the policies are invalid (or a policy expression
-failed); 2 the command or the account is wrong; 3 an internal error (a bug).  Errors go to stderr, never
-as a traceback; decisions and reports go to stdout; decision log lines go
-only to the `--log-file`.
+failed); 2 the command, the account or the price path is wrong; 3 an
+internal error (a bug).  Errors go to stderr, never as a traceback;
+decisions and reports go to stdout; decision log lines only to `--log-file`.
 """
 
 from __future__ import annotations
@@ -13,13 +13,16 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from .accounts import parse_account
 from .decision import canonical_json
+from .decision_log import DecisionLog
 from .engine import load
-from .errors import AccountError, PolicyEngineError, PolicyError, Problem
+from .errors import AccountError, PolicyEngineError, PolicyError, Problem, did_you_mean
 from .explain import explain
+from .schema import parse_decimal
+from .simulate import read_price_path, simulate, timeline_text
 
 EXIT_OK, EXIT_POLICY, EXIT_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
 
@@ -60,6 +63,23 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument(
         "--log-file", default=None, metavar="PATH", help="append one JSON line per decision to this file"
     )
+    evaluate.add_argument(
+        "--event",
+        action="append",
+        default=[],
+        metavar="EVENT",
+        help="crypto loans: apply `reset` or `manual_top_up:QUANTITY` before evaluating (repeatable, in order)",
+    )
+
+    simulate = commands.add_parser("simulate", help="walk an account through a price path and print its timeline")
+    simulate.add_argument("account", help="account file (JSON or YAML), or - for standard input")
+    simulate.add_argument(
+        "--prices", required=True, metavar="PATH", help="price path: CSV or JSON Lines of timestamp, asset, price"
+    )
+    simulate.add_argument(
+        "--policies", action="append", default=None, metavar="PATH", help="policy folder or file (default: policies)"
+    )
+    simulate.add_argument("--format", choices=("json", "text"), default="text")
     return parser
 
 
@@ -102,35 +122,90 @@ def _read_account_text(name: str, stdin: TextIO) -> str:
         raise AccountError([Problem(file=name, message="the account is not UTF-8 text")]) from error
 
 
-def _evaluate(args: argparse.Namespace, stdin: TextIO, stdout: TextIO, stderr: TextIO) -> int:
-    source = "<stdin>" if args.account == "-" else args.account
-    try:
-        engine = load(*(args.policies or ["policies"]), decision_log=args.log_file)
-    except PolicyError as error:
-        _print_problems(error.problems, stderr)
-        return EXIT_POLICY
-    with engine:
-        try:
-            text = _read_account_text(args.account, stdin)
-            suffix = Path(args.account).suffix.lower()
-            account = parse_account(
-                text, source=source, yaml=None if args.account == "-" else suffix in (".yaml", ".yml")
+def _read_account(name: str, stdin: TextIO) -> tuple[Any, str]:
+    """The parsed account and the name errors cite for it."""
+    source = "<stdin>" if name == "-" else name
+    text = _read_account_text(name, stdin)
+    yaml = None if name == "-" else Path(name).suffix.lower() in (".yaml", ".yml")
+    return parse_account(text, source=source, yaml=yaml), source
+
+
+def _with_events(account: Any, events: Sequence[str]) -> Any:
+    """The account with `--event` values appended to its auto top-up events."""
+    if not events:
+        return account
+    if not isinstance(account, dict) or account.get("kind") != "crypto-loan":
+        raise AccountError([Problem(file="--event", message="events apply to crypto-loan accounts only")])
+    parsed = []
+    for text in events:
+        kind, _, quantity = text.partition(":")
+        if kind == "reset" and not quantity:
+            parsed.append({"type": "reset"})
+        elif kind == "manual_top_up" and parse_decimal(quantity) is not None:
+            parsed.append({"type": "manual_top_up", "quantity": quantity})
+        else:
+            raise AccountError(
+                [
+                    Problem(
+                        file="--event",
+                        message=f"expected `reset` or `manual_top_up:QUANTITY`, got {text!r}",
+                        suggestion=did_you_mean(kind, ("reset", "manual_top_up")),
+                    )
+                ]
             )
-            decision = engine.evaluate(account, as_of=args.as_of, source=source)
-        except AccountError as error:
-            _print_problems(error.problems, stderr)
-            return EXIT_INPUT
-        except ValueError as error:  # a malformed --as-of
-            print(f"policy-engine: {error}", file=stderr)
-            return EXIT_INPUT
-        except PolicyEngineError as error:
-            _print_problems(error.problems, stderr)
-            return EXIT_POLICY
+    settings = dict(account.get("auto_top_up") or {"enabled": False})
+    settings["events"] = [*settings.get("events", []), *parsed]
+    return {**account, "auto_top_up": settings}
+
+
+def _evaluate(args: argparse.Namespace, stdin: TextIO, stdout: TextIO, stderr: TextIO) -> int:
+    try:
+        log = DecisionLog(args.log_file) if args.log_file else None
+    except OSError as error:
+        print(f"policy-engine: --log-file {args.log_file}: {error.strerror}", file=stderr)
+        return EXIT_INPUT
+    with load(*(args.policies or ["policies"]), decision_log=log) as engine:
+        account, source = _read_account(args.account, stdin)
+        decision = engine.evaluate(_with_events(account, args.event), as_of=args.as_of, source=source)
     if args.format == "json":
         stdout.write(decision.to_json(indent=2))
     else:
         stdout.write(explain(json.loads(decision.to_json())))
     return EXIT_OK
+
+
+def _simulate(args: argparse.Namespace, stdin: TextIO, stdout: TextIO) -> int:
+    engine = load(*(args.policies or ["policies"]))
+    account, source = _read_account(args.account, stdin)
+    path = read_price_path(_read_account_text(args.prices, stdin), source=args.prices)
+    timeline = simulate(engine, account, path, source=source)
+    stdout.write(
+        canonical_json(timeline, indent=2)
+        if args.format == "json"
+        else timeline_text(json.loads(canonical_json(timeline)))
+    )
+    return EXIT_OK
+
+
+def _run(args: argparse.Namespace, stdin: TextIO, stdout: TextIO, stderr: TextIO) -> int:
+    try:
+        if args.command == "validate":
+            return _validate(args, stdout, stderr)
+        if args.command == "simulate":
+            return _simulate(args, stdin, stdout)
+        return _evaluate(args, stdin, stdout, stderr)
+    except PolicyError as error:
+        _print_problems(error.problems, stderr)
+        return EXIT_POLICY
+    except AccountError as error:
+        _print_problems(error.problems, stderr)
+        return EXIT_INPUT
+    except PolicyEngineError as error:  # an evaluation error: a policy expression failed
+        _print_problems(error.problems, stderr)
+        return EXIT_POLICY
+    except ValueError as error:  # a malformed --as-of
+        print(f"policy-engine: {error}", file=stderr)
+        return EXIT_INPUT
 
 
 def main(
@@ -152,9 +227,7 @@ def main(
     except SystemExit as done:  # --help
         return int(done.code or 0)
     try:
-        if args.command == "validate":
-            return _validate(args, stdout, stderr)
-        return _evaluate(args, stdin, stdout, stderr)
+        return _run(args, stdin, stdout, stderr)
     except Exception as error:  # the last line of defence: a message, never a traceback
         print(f"policy-engine: internal error: {type(error).__name__}: {error}; please report it", file=stderr)
         return EXIT_INTERNAL

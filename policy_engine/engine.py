@@ -164,7 +164,7 @@ class Engine:
 
 def load(
     *paths: str | Path,
-    decision_log: str | Path | IO[str] | LogSink | None = None,
+    decision_log: str | Path | IO[str] | LogSink | DecisionLog | None = None,
     limits: LoadLimits | None = None,
 ) -> Engine:
     """Load, validate and compile the policies in `paths` (folders or files).
@@ -176,4 +176,6 @@ def load(
     compiled, problems = compile_paths(paths or ("policies",), limits or LoadLimits())
     if problems:
         raise PolicyError(problems)
-    return Engine(compiled, decision_log=DecisionLog(decision_log) if decision_log is not None else None)
+    if decision_log is not None and not isinstance(decision_log, DecisionLog):
+        decision_log = DecisionLog(decision_log)
+    return Engine(compiled, decision_log=decision_log)

@@ -45,7 +45,10 @@ def _step_lines(step: Mapping[str, Any]) -> list[str]:
         lines += [f"    {name} = {_value(entry)}{_cited(entry)}" for name, entry in step.get("inputs", {}).items()]
         return lines
     if kind == "plan":
-        return [f"{step['step']}: {step['value']}  [{step['source']}]"]
+        return [f"{step['step']}: {step['value']}  [{step['source']}]"] + [
+            f"    {parameter['name']} = {parameter['value']}  [{parameter['source']} {parameter['path']}]"
+            for parameter in step.get("parameters", [])
+        ]
     head = f"{step['step']} = {_value(step['value']) if not isinstance(step['value'], Mapping) else ''}".rstrip(" =")
     if kind == "derive" and step.get("expression"):
         head += f"  ({step['expression']})"
@@ -101,6 +104,26 @@ def _liquidation_lines(plan: Mapping[str, Any]) -> list[str]:
     return lines
 
 
+def _top_up_lines(top_up: Mapping[str, Any]) -> list[str]:
+    state = top_up["next_state"]
+    lines = [f"Auto top-up: {top_up['action']}" + ("" if top_up["enabled"] else " (auto top-up is off)")]
+    if top_up["triggered"]:
+        lines.append(
+            f"  needed {top_up['required_quantity']} {top_up['asset']} to restore the initial LTV;"
+            f" spot balance {top_up['spot_balance']}; moved {top_up['quantity']}"
+        )
+        lines.append(f"  LTV after: {top_up['ltv_after_compared']} -> status {top_up['status_after']}")
+    if top_up["next_attempt_at"]:
+        lines.append(f"  next attempt at {top_up['next_attempt_at']}")
+    lines.append(
+        f"  next state: {state['failed_attempts']} failed attempts, last attempt {state['last_attempt_at']},"
+        f" succeeded before: {str(state['succeeded_before']).lower()}, disabled: {str(state['disabled']).lower()}"
+    )
+    if top_up["notification"]:
+        lines.append(f"  notification: {top_up['notification']}")
+    return lines
+
+
 def explain(decision: Mapping[str, Any]) -> str:
     """A multi-line explanation of a decision's dict form (`Decision.to_dict()`)."""
     policy, account, outcome = decision["policy"], decision["account"], decision["outcome"]
@@ -118,4 +141,6 @@ def explain(decision: Mapping[str, Any]) -> str:
         lines += ["  " + line for line in _step_lines(step)]
     if outcome.get("liquidation"):
         lines += ["", *_liquidation_lines(outcome["liquidation"])]
+    if outcome.get("top_up"):
+        lines += ["", *_top_up_lines(outcome["top_up"])]
     return "\n".join(lines) + "\n"

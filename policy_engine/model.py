@@ -88,7 +88,8 @@ class PolicyDocument:
         return value
 
     def source(self, path: JsonPath) -> str:
-        return f"{self.source_name}:{self.yaml.mark_of(path).line}"
+        """`file:line` of `path`: the line of its key, where it has one."""
+        return f"{self.source_name}:{self.yaml.mark_of(path, key=True).line}"
 
     def parameter(self, name: str, path: JsonPath) -> Parameter:
         """The value at `path`, recorded with its path and source line."""

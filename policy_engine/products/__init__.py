@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, Protocol
 
 from ..errors import Problem
@@ -34,15 +35,27 @@ class CompiledPolicy(Protocol):
 
 
 Compile = Callable[[PolicyDocument], tuple[CompiledPolicy | None, list[Problem]]]
+Account = Mapping[str, Any]
+Outcome = Mapping[str, Any]
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Product:
+    """A policy kind: its schemas, its compiler, and how a simulation steps its accounts."""
+
     policy_kind: str
     account_kind: str
     policy_schema: str
     account_schema: str
     compile: Compile
+    reprice: Callable[[Account, Mapping[str, Decimal]], Account]
+    """The account with new market prices (asset symbol -> price)."""
+    advance: Callable[[Account, Outcome], Account | None]
+    """The account after the decision's effects, or None when the decision ends it (liquidation)."""
+    summarize: Callable[[Outcome], dict[str, Any]]
+    """One timeline entry: `status`, `figure` (the deciding ratio as text), `notes` and key values."""
+    wake_at: Callable[[Outcome], datetime | None]
+    """When the account must be evaluated again even if prices do not change (a retry that is due)."""
 
 
 def _registry() -> dict[str, Product]:

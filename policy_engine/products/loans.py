@@ -132,6 +132,8 @@ class CompiledLoanPolicy:
             "ltv_raw": ltv,
             "ltv": self.ltv_rounding.apply(ltv),
             "events": events,
+            "loan_type": account.get("loan_type") or self.default_loan_type,
+            "collateral_asset": collateral_asset,
             **thresholds.values,
         }
         steps: list[tuple[StepSpec, Any]] = []
@@ -176,7 +178,7 @@ class CompiledLoanPolicy:
         steps.append((self.steps["top_up"], top_up["action"]))
         outcome = {
             "as_of": now,
-            "loan_type": account.get("loan_type") or self.default_loan_type,
+            "loan_type": env["loan_type"],
             "loan_asset": loan_asset,
             "collateral_asset": collateral_asset,
             "collateral_quantity": quantity,
@@ -397,6 +399,7 @@ def _step_specs(document: PolicyDocument, ltv_rounding: Rounding) -> dict[str, S
             name="thresholds",
             kind="lookup",
             description="LTV thresholds of the loan type and collateral asset",
+            inputs=("loan_type", "collateral_asset"),
             cites=("initial_ltv", "margin_call_ltv", "liquidation_ltv"),
         ),
         "debt_value": StepSpec(
@@ -480,12 +483,69 @@ def compile_loans(document: PolicyDocument) -> tuple[CompiledLoanPolicy | None, 
     return compiled, []
 
 
+def reprice(account: Mapping[str, Any], prices: Mapping[str, Decimal]) -> Mapping[str, Any]:
+    """New index prices."""
+    return {**account, "prices": {**account["prices"], **prices}}
+
+
+def advance(account: Mapping[str, Any], outcome: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """Move the topped-up collateral, keep the next auto top-up state; liquidation ends the loan."""
+    top_up = outcome["top_up"]
+    if top_up["status_after"] == "liquidation":
+        return None
+    asset, moved = top_up["asset"], top_up["quantity"]
+    balances = dict(account.get("spot_balances") or {})
+    if moved:
+        balances[asset] = Decimal(balances.get(asset, 0)) - moved
+    settings = dict(account.get("auto_top_up") or {"enabled": False})
+    settings["state"] = dict(top_up["next_state"])
+    settings.pop("events", None)
+    collateral = {**account["collateral"], "quantity": top_up["collateral_after"]}
+    return {**account, "collateral": collateral, "spot_balances": balances, "auto_top_up": settings}
+
+
+def summarize(outcome: Mapping[str, Any]) -> dict[str, Any]:
+    top_up = outcome["top_up"]
+    notes = []
+    action = top_up["action"]
+    if action in ("top_up", "partial_top_up"):
+        notes.append(
+            f"{action.replace('_', ' ')} {top_up['quantity']} {top_up['asset']}"
+            f" -> LTV {_percent(top_up['ltv_after_compared'])}"
+        )
+    if action == "retry_scheduled":
+        what = "attempt failed" if top_up["attempted"] else "waiting"
+        notes.append(f"{what}; retry at {_iso(top_up['next_attempt_at'])}")
+    if action == "disabled":
+        notes.append("auto top-up disabled" if top_up["attempted"] else "auto top-up is disabled")
+    if top_up["status_after"] == "liquidation":
+        notes.append("liquidation")
+    return {
+        "status": outcome["status"],
+        "figure": f"LTV {_percent(outcome['ltv_compared'])}",
+        "ltv": outcome["ltv_compared"],
+        "top_up": action,
+        "quantity": top_up["quantity"],
+        "next_state": top_up["next_state"],
+        "notes": notes,
+    }
+
+
+def wake_at(outcome: Mapping[str, Any]) -> datetime | None:
+    moment: datetime | None = outcome["top_up"]["next_attempt_at"]
+    return moment
+
+
 PRODUCT = Product(
     policy_kind="crypto-loan",
     account_kind="crypto-loan",
     policy_schema="crypto-loan.schema.json",
     account_schema="crypto-loan.account.schema.json",
     compile=compile_loans,
+    reprice=reprice,
+    advance=advance,
+    summarize=summarize,
+    wake_at=wake_at,
 )
 
 __all__ = ["PRODUCT", "CompiledLoanPolicy", "compile_loans"]

@@ -408,12 +408,51 @@ def compile_margin(document: PolicyDocument) -> tuple[CompiledMarginPolicy | Non
     return compiled, []
 
 
+def reprice(account: Mapping[str, Any], prices: Mapping[str, Decimal]) -> Mapping[str, Any]:
+    """New mark prices for the account's assets and liabilities."""
+    return {
+        **account,
+        **{
+            field: [{**line, "price": prices.get(line["asset"], line["price"])} for line in account[field]]
+            for field in ("assets", "liabilities")
+        },
+    }
+
+
+def advance(account: Mapping[str, Any], outcome: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """A liquidation ends the account's simulation; other statuses change nothing."""
+    return None if outcome["status"] == "liquidation" else account
+
+
+def summarize(outcome: Mapping[str, Any]) -> dict[str, Any]:
+    level = outcome["margin_level_compared"]
+    notes = [f"notification: {outcome['notification']}"] if outcome["notification"] else []
+    plan = outcome["liquidation"]
+    if plan is not None:
+        returned = ", ".join(f"{item['quantity']} {item['asset']}" for item in plan["returned"]) or "nothing"
+        notes.append(f"liquidation ({plan['method']}): fee {plan['fee_value']}, returned {returned}")
+    return {
+        "status": outcome["status"],
+        "figure": "ML n/a (no debt)" if level is None else f"ML {level}",
+        "margin_level": level,
+        "notes": notes,
+    }
+
+
+def wake_at(_outcome: Mapping[str, Any]) -> datetime | None:
+    return None
+
+
 PRODUCT = Product(
     policy_kind="margin-trading",
     account_kind="spot-margin",
     policy_schema="margin-trading.schema.json",
     account_schema="spot-margin.account.schema.json",
     compile=compile_margin,
+    reprice=reprice,
+    advance=advance,
+    summarize=summarize,
+    wake_at=wake_at,
 )
 
 __all__ = ["PRODUCT", "CompiledMarginPolicy", "compile_margin"]

@@ -1,0 +1,172 @@
+"""Walk an account through a price path, feeding each decision's effects into the next.
+
+A price path is CSV (`timestamp,asset,price` with a header) or JSON Lines
+(`{"timestamp": ..., "asset": ..., "price": ...}`); rows with one timestamp
+form one price point.  At each point the account is repriced and evaluated
+under the policy version in force then; the product applies the decision's
+effects (a top-up moves collateral, a state machine advances) and says when
+it next needs to be woken up without a price change (a retry that is due),
+so a retry between two price points is made at its due time with the last
+known prices.  The walk stops at liquidation.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from .engine import Engine
+from .errors import AccountError, Problem
+from .products import BY_ACCOUNT_KIND
+from .schema import parse_decimal, parse_instant
+
+MAX_WAKEUPS_PER_INTERVAL = 1_000
+
+
+@dataclass(frozen=True, slots=True)
+class PricePoint:
+    at: datetime
+    prices: Mapping[str, Decimal]
+
+
+def _rows(text: str, source: str, problems: list[Problem]) -> Iterator[tuple[int, Mapping[str, Any]]]:
+    stripped = text.lstrip()
+    if stripped.startswith("{"):
+        for number, line in enumerate(text.splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line, parse_float=Decimal)
+            except json.JSONDecodeError as error:
+                problems.append(
+                    Problem(file=source, line=number, col=error.colno, message=f"invalid JSON: {error.msg}")
+                )
+                continue
+            if not isinstance(row, dict):
+                problems.append(Problem(file=source, line=number, col=1, message="expected a JSON object per line"))
+                continue
+            yield number, row
+        return
+    reader = csv.DictReader(io.StringIO(text))
+    missing = {"timestamp", "asset", "price"} - set(reader.fieldnames or ())
+    if missing:
+        problems.append(
+            Problem(
+                file=source,
+                line=1,
+                col=1,
+                message="expected a CSV header with the columns"
+                f" timestamp, asset, price; missing {', '.join(sorted(missing))}",
+            )
+        )
+        return
+    for row in reader:
+        yield reader.line_num, row
+
+
+def read_price_path(text: str, *, source: str) -> list[PricePoint]:
+    """Price points in time order; every bad row is reported, with its line."""
+    problems: list[Problem] = []
+    points: dict[datetime, dict[str, Decimal]] = {}
+    for number, row in _rows(text, source, problems):
+        moment = parse_instant(str(row.get("timestamp", "")))
+        price = parse_decimal(row.get("price"))
+        asset = row.get("asset")
+        if moment is None:
+            problems.append(
+                Problem(
+                    file=source,
+                    line=number,
+                    json_path="$.timestamp",
+                    message=f"expected an ISO 8601 date or date-time with an offset, got {row.get('timestamp')!r}",
+                )
+            )
+        if price is None or price <= 0:
+            problems.append(
+                Problem(
+                    file=source,
+                    line=number,
+                    json_path="$.price",
+                    message=f"expected a decimal price > 0, got {row.get('price')!r}",
+                )
+            )
+        if not isinstance(asset, str) or not asset:
+            problems.append(Problem(file=source, line=number, json_path="$.asset", message="expected an asset symbol"))
+        if moment is not None and price is not None and price > 0 and isinstance(asset, str) and asset:
+            points.setdefault(moment, {})[asset] = price
+    if problems:
+        raise AccountError(problems)
+    if not points:
+        raise AccountError([Problem(file=source, message="the price path is empty")])
+    return [PricePoint(at, prices) for at, prices in sorted(points.items())]
+
+
+def simulate(engine: Engine, account: Mapping[str, Any], path: list[PricePoint], *, source: str) -> dict[str, Any]:
+    """The timeline of `account` along `path`: one entry per evaluation."""
+    product = BY_ACCOUNT_KIND.get(account.get("kind"))  # type: ignore[arg-type]  # None is handled below
+    if product is None:
+        engine.evaluate(account, source=source)  # raises the AccountError that names the kinds there are
+        raise AssertionError("unreachable: an unknown kind is an AccountError")
+    entries: list[dict[str, Any]] = []
+    previous_status: str | None = None
+    state: Mapping[str, Any] = account
+    for index, point in enumerate(path):
+        following = path[index + 1].at if index + 1 < len(path) else None
+        state = product.reprice(state, point.prices)
+        moment, reason = point.at, "price"
+        for _ in range(MAX_WAKEUPS_PER_INTERVAL):
+            decision = engine.evaluate(state, as_of=moment, source=source)
+            entry: dict[str, Any] = {
+                "at": moment,
+                "trigger": reason,
+                "policy_version": decision.policy.version,
+                "status_changed_from": None,
+                **product.summarize(decision.outcome),
+            }
+            if previous_status not in (None, decision.status):
+                entry["status_changed_from"] = previous_status
+            previous_status = decision.status
+            entries.append(entry)
+            advanced = product.advance(state, decision.outcome)
+            if advanced is None:
+                return _timeline(account, entries, state, ended="liquidation")
+            state = advanced
+            wake = product.wake_at(decision.outcome)
+            if wake is None or wake <= moment or (following is not None and wake >= following):
+                break
+            moment, reason = wake, "retry"
+    return _timeline(account, entries, state, ended="end_of_path")
+
+
+def _timeline(
+    account: Mapping[str, Any], entries: list[dict[str, Any]], state: Mapping[str, Any], ended: str
+) -> dict[str, Any]:
+    return {
+        "account": {"kind": account.get("kind"), "id": account.get("account_id")},
+        "ended": ended,
+        "entries": entries,
+        "final_account": state,
+    }
+
+
+def timeline_text(timeline: Mapping[str, Any]) -> str:
+    """One line per evaluation, readable at a glance."""
+    account = timeline["account"]
+    lines = [
+        f"Simulation of {account['id']} ({account['kind']}): {len(timeline['entries'])} evaluations,"
+        f" ended by {str(timeline['ended']).replace('_', ' ')}"
+    ]
+    for entry in timeline["entries"]:
+        changed = f" (was {entry['status_changed_from']})" if entry["status_changed_from"] else ""
+        notes = "; ".join(entry["notes"])
+        lines.append(
+            f"{entry['at']}  {entry['trigger']:5}  {entry['figure']:>22}  {entry['status']:11}{changed}"
+            + (f"  {notes}" if notes else "")
+        )
+    return "\n".join(lines) + "\n"
