@@ -42,6 +42,7 @@ from typing import Any, cast
 
 from simpleeval import SimpleEval
 
+from ._numbers import MAX_MAGNITUDE, in_range, quantum
 from .errors import did_you_mean
 
 MAX_SOURCE_LENGTH = 2_000
@@ -71,11 +72,6 @@ ROUNDING_FUNCTIONS: Mapping[str, str] = {
 }
 FUNCTION_NAMES = frozenset({"min", "max", "abs", *ROUNDING_FUNCTIONS})
 _EXAMPLE_CALLS = {"min": "min(a, b)", "max": "max(a, b)", "abs": "abs(a)"}
-
-
-def quantum(places: int) -> Decimal:
-    """`Decimal('0.01')` for 2 places."""
-    return Decimal(1).scaleb(-places)
 
 
 def _rounding_function(mode: str) -> Callable[[Decimal, Decimal], Decimal]:
@@ -246,6 +242,9 @@ class _Checker:
             if not _DECIMAL_LITERAL.fullmatch(text):
                 self.fail(node, f"number literals are written in decimal digits, got `{text}`")
                 return None
+            if not in_range(Decimal(text)):
+                self.fail(node, f"number literal `{text}` is out of range (at most 1e{MAX_MAGNITUDE} in size)")
+                return None
             return ExprType.DECIMAL
         if isinstance(value, str):
             if len(value) > MAX_STRING_LITERAL:
@@ -290,6 +289,10 @@ class _Checker:
                 and 0 <= exponent.value <= MAX_EXPONENT
             ):
                 self.fail(node, f"`**` needs a whole-number literal exponent from 0 to {MAX_EXPONENT}")
+                return None
+            if any(isinstance(inner, ast.BinOp) and isinstance(inner.op, ast.Pow) for inner in ast.walk(node.left)):
+                # (a ** 64) ** 64 would reach 64 ** 2 and beyond: one power per base keeps results bounded
+                self.fail(node, "powers cannot be nested: the base of `**` may not contain `**`")
                 return None
             right: ExprType | None = ExprType.DECIMAL
         else:

@@ -19,7 +19,8 @@ from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
-from .schema import FORMATS, is_integer, is_number
+from ._numbers import is_integer, is_number
+from .schema import FORMATS
 
 Check = Callable[[Any], bool]
 

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from decimal import Decimal
+from types import MappingProxyType
 from typing import Any
 
-from .errors import AccountError, Problem
+from ._numbers import MAX_MAGNITUDE, in_range
+from .errors import AccountError, JsonPath, Problem, format_json_path
 from .loader import parse_yaml
 
 
@@ -45,3 +48,76 @@ def parse_account(text: str, *, source: str, yaml: bool | None = None) -> Any:
     if document is None:
         raise AccountError(problems)
     return document.data
+
+
+class _Refused(Exception):
+    """Raised by the fast walk; the slow walk then finds every problem with its path."""
+
+
+def freeze_account(account: Mapping[str, Any], *, source: str) -> Mapping[str, Any]:
+    """A read-only copy of an account, refusing floats and out-of-range numbers anywhere in it.
+
+    The decision keeps this copy, so a caller changing its own dict later
+    cannot change what a decision says it decided on.
+    """
+    try:
+        frozen: Mapping[str, Any] = _freeze(account)
+    except _Refused:
+        problems: list[Problem] = []
+        _problems(account, (), source, problems)
+        raise AccountError(problems) from None
+    return frozen
+
+
+def _freeze(value: Any) -> Any:
+    kind = type(value)
+    if kind is str or kind is bool or value is None:
+        return value
+    if kind is dict:
+        return MappingProxyType({key: _freeze(item) for key, item in value.items()})
+    if kind is list or kind is tuple:
+        return tuple([_freeze(item) for item in value])
+    if kind is Decimal:
+        if not value.is_finite() or (value and abs(value.adjusted()) > MAX_MAGNITUDE):
+            raise _Refused
+        return value
+    if kind is int:
+        if abs(value) >= _MAX_INT:
+            raise _Refused
+        return value
+    if isinstance(value, Mapping):
+        return MappingProxyType({key: _freeze(item) for key, item in value.items()})
+    raise _Refused
+
+
+_MAX_INT = 10 ** (MAX_MAGNITUDE + 1)
+
+
+def _problems(value: Any, path: JsonPath, source: str, problems: list[Problem]) -> None:
+    where = format_json_path(path)
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            _problems(item, (*path, key), source, problems)
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            _problems(item, (*path, index), source, problems)
+    elif isinstance(value, float):
+        problems.append(
+            Problem(
+                file=source,
+                json_path=where,
+                message=f"expected a string or a Decimal, got binary float {value!r} (floats are inexact)",
+            )
+        )
+    elif isinstance(value, Decimal | int) and not isinstance(value, bool) and not in_range(Decimal(value)):
+        problems.append(
+            Problem(
+                file=source,
+                json_path=where,
+                message=f"number out of range: {Decimal(value):.3e} (at most 1e{MAX_MAGNITUDE} in size)",
+            )
+        )
+    elif not (value is None or isinstance(value, str | bool | int | Decimal)):
+        problems.append(
+            Problem(file=source, json_path=where, message=f"expected a JSON value, got a {type(value).__name__}")
+        )

@@ -15,13 +15,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from ._numbers import parse_decimal
 from .accounts import parse_account
 from .decision import canonical_json
 from .decision_log import DecisionLog
 from .engine import load
 from .errors import AccountError, PolicyEngineError, PolicyError, Problem, did_you_mean
 from .explain import explain
-from .schema import parse_decimal
 from .simulate import read_price_path, simulate, timeline_text
 
 EXIT_OK, EXIT_POLICY, EXIT_INPUT, EXIT_INTERNAL = 0, 1, 2, 3

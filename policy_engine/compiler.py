@@ -11,12 +11,33 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ._expressions import Expression, ExprType, compile_expression, quantum
-from .errors import JsonPath, Problem, format_json_path
+from ._expressions import Expression, ExprType, compile_expression
+from ._numbers import quantum
+from .errors import EvaluationError, JsonPath, Problem, format_json_path
 from .model import PolicyDocument, Rounding
 from .trace import StepSpec
 
 Problems = list[Problem]
+
+
+def run(expression: Expression, env: Mapping[str, Any], spec: StepSpec) -> Any:
+    """Evaluate a compiled expression; an arithmetic failure names the expression and its YAML line."""
+    try:
+        return expression.function(env)
+    except ArithmeticError as error:
+        file, _, line = (spec.source or "?:0").rpartition(":")
+        inputs = ", ".join(f"{name} = {env.get(name)}" for name in expression.names)
+        raise EvaluationError(
+            [
+                Problem(
+                    file=file,
+                    line=int(line),
+                    col=1,
+                    json_path=spec.path or "$",
+                    message=f"`{expression.source}` failed with {type(error).__name__} for {inputs}",
+                )
+            ]
+        ) from error
 
 
 def expression_at(
@@ -162,7 +183,7 @@ class StatusTable:
     def decide(self, env: Mapping[str, Any], steps: list[tuple[StepSpec, Any]]) -> tuple[str, Rule | None]:
         """Run the rules in order, recording each check; return the status and the rule that set it."""
         for rule in self.rules:
-            holds = rule.expression.function(env)
+            holds = run(rule.expression, env, rule.spec)
             steps.append((rule.spec, holds))
             if holds:
                 status: str = rule.outcome["status"]
@@ -174,7 +195,7 @@ class StatusTable:
     def status_of(self, env: Mapping[str, Any]) -> str:
         """The status alone, without recording steps."""
         for rule in self.rules:
-            if rule.expression.function(env):
+            if run(rule.expression, env, rule.spec):
                 return str(rule.outcome["status"])
         return self.default_status
 

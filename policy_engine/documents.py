@@ -14,11 +14,12 @@ from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path
 
+from ._numbers import parse_instant
 from .errors import Problem, did_you_mean
-from .loader import YamlDocument, parse_yaml
-from .model import PolicyDocument, PolicyRef
+from .loader import parse_yaml
+from .model import PolicyDocument, PolicyRef, YamlDocument
 from .products import PRODUCTS, CompiledPolicy
-from .schema import parse_instant, schema_problems
+from .schema import schema_problems
 
 DEFAULT_MAX_FILE_BYTES = 1_000_000
 POLICY_SUFFIXES = (".yaml", ".yml")

@@ -12,13 +12,15 @@ from pathlib import Path
 from typing import IO, Any
 
 from ._fastcheck import Check, compile_check
+from ._numbers import epoch_microseconds, iso, parse_instant
+from .accounts import freeze_account
 from .decision import Decision
 from .decision_log import DecisionLog, LogSink
 from .documents import LoadLimits, compile_paths
 from .errors import AccountError, EvaluationError, PolicyError, Problem, did_you_mean
 from .model import PolicyRef
 from .products import BY_ACCOUNT_KIND, PRODUCTS, CompiledPolicy
-from .schema import describe, load_schema, parse_instant, schema_problems
+from .schema import describe, load_schema, schema_problems
 
 # The engine's own arithmetic context: the caller's global context neither
 # changes our decisions nor is changed by them.
@@ -59,7 +61,7 @@ class Engine:
             by_kind.setdefault(policy.ref.kind, []).append(policy)
         self._versions = {kind: sorted(found, key=lambda p: p.ref.effective_from) for kind, found in by_kind.items()}
         self._starts_ns = {
-            kind: [int(p.ref.effective_from.timestamp()) * 1_000_000_000 for p in found]
+            kind: [epoch_microseconds(p.ref.effective_from) * 1000 for p in found]
             for kind, found in self._versions.items()
         }
         self._checks: dict[str, Check] = {
@@ -90,7 +92,7 @@ class Engine:
         if not versions:
             raise AccountError([Problem(file="policies", message=f"no `{product.policy_kind}` policy is loaded")])
         moment = _instant(as_of)
-        now_ns = time.time_ns() if moment is None else int(moment.timestamp() * 1_000_000) * 1000
+        now_ns = time.time_ns() if moment is None else epoch_microseconds(moment) * 1000
         index = bisect_right(self._starts_ns[product.policy_kind], now_ns) - 1
         if index < 0:
             first = versions[0].ref
@@ -98,8 +100,8 @@ class Engine:
                 [
                     Problem(
                         file="as_of",
-                        message=f"no version of `{first.id}` is in force at {moment or 'this time'};"
-                        f" the first takes effect at {first.effective_from.isoformat()}",
+                        message=f"no version of `{first.id}` is in force at {iso(moment) if moment else 'this time'};"
+                        f" the first takes effect at {iso(first.effective_from)}",
                     )
                 ]
             )
@@ -123,6 +125,7 @@ class Engine:
             product = BY_ACCOUNT_KIND[kind]  # type: ignore[index]  # kind is a str here
             problems = schema_problems(product.account_schema, account, file=source, locate=lambda _p, _k: (0, 0))
             raise AccountError(problems or [Problem(file=source, message="the account does not fit its schema")])
+        frozen = freeze_account(account, source=source)
         moment = _instant(as_of)
         policy = self.policy_for(kind, moment)  # type: ignore[arg-type]  # kind is a str here
         callers_context = getcontext()
@@ -140,7 +143,7 @@ class Engine:
             ) from error
         finally:
             setcontext(callers_context)
-        decision = Decision(outcome=outcome, trace=trace, policy=policy.ref, account=account, as_of=moment)
+        decision = Decision(outcome=outcome, trace=trace, policy=policy.ref, account=frozen, as_of=moment)
         if self._log is not None:
             self._log.record(decision, duration_ns=time.perf_counter_ns() - started)
         return decision

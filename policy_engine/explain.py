@@ -50,6 +50,8 @@ def _step_lines(step: Mapping[str, Any]) -> list[str]:
             for parameter in step.get("parameters", [])
         ]
     head = f"{step['step']} = {_value(step['value']) if not isinstance(step['value'], Mapping) else ''}".rstrip(" =")
+    if step["value"] is None and kind == "derive":
+        head = f"{step['step']}: {step['description']}"
     if kind == "derive" and step.get("expression"):
         head += f"  ({step['expression']})"
     if kind == "status" and step.get("source"):

@@ -18,13 +18,13 @@ Choices beyond YAML 1.1 (each reported as a problem, never guessed):
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import yaml
 
 from .errors import JsonPath, Problem, format_json_path
+from .model import Mark, YamlDocument
 
 DEFAULT_MAX_ALIAS_NODES = 100
 
@@ -58,32 +58,6 @@ _resolver(
 _resolver(_NOT_FINITE, r"^(?:[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$", list("-+."))
 _resolver(_CORE + "merge", r"^<<$", ["<"])
 _resolver(_CORE + "null", r"^(?:~|null|Null|NULL|)$", ["~", "n", "N", ""])
-
-
-@dataclass(frozen=True, slots=True)
-class Mark:
-    """A 1-based line and column."""
-
-    line: int
-    col: int
-
-
-@dataclass(frozen=True, slots=True)
-class YamlDocument:
-    """A parsed document: its plain data and where each value and key sits."""
-
-    data: Any
-    marks: dict[JsonPath, Mark] = field(default_factory=dict)
-    key_marks: dict[JsonPath, Mark] = field(default_factory=dict)
-
-    def mark_of(self, path: JsonPath, *, key: bool = False) -> Mark:
-        """The mark of `path`, or of its nearest ancestor that has one."""
-        table = self.key_marks if key else self.marks
-        for end in range(len(path), -1, -1):
-            found = table.get(path[:end]) or self.marks.get(path[:end])
-            if found is not None:
-                return found
-        return Mark(1, 1)
 
 
 def _mark(node: yaml.Node) -> Mark:
@@ -237,8 +211,13 @@ def parse_yaml(
         line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)
         reason = error.problem or str(error)
         return None, [Problem(file=file, line=line, col=col, message=f"invalid YAML: {reason}")]
-    except yaml.YAMLError as error:  # reader errors: bad characters, bad encoding
-        return None, [Problem(file=file, line=0, col=0, message=f"invalid YAML: {error}")]
+    except yaml.reader.ReaderError as error:  # a character YAML does not allow
+        before = text[: error.position]
+        line, col = before.count("\n") + 1, error.position - (before.rfind("\n") + 1) + 1
+        message = f"invalid YAML: the character #x{error.character:04x} is not allowed in YAML text"
+        return None, [Problem(file=file, line=line, col=col, message=message)]
+    except yaml.YAMLError as error:
+        return None, [Problem(file=file, message=f"invalid YAML: {error}")]
     finally:
         if loader is not None:
             loader.dispose()

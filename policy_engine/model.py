@@ -2,13 +2,39 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from ._numbers import WIDE_CONTEXT
 from .errors import JsonPath, Problem, format_json_path
-from .loader import YamlDocument
+
+
+@dataclass(frozen=True, slots=True)
+class Mark:
+    """A 1-based line and column."""
+
+    line: int
+    col: int
+
+
+@dataclass(frozen=True, slots=True)
+class YamlDocument:
+    """A parsed document: its plain data and where each value and key sits."""
+
+    data: Any
+    marks: dict[JsonPath, Mark] = field(default_factory=dict)
+    key_marks: dict[JsonPath, Mark] = field(default_factory=dict)
+
+    def mark_of(self, path: JsonPath, *, key: bool = False) -> Mark:
+        """The mark of `path`, or of its nearest ancestor that has one."""
+        table = self.key_marks if key else self.marks
+        for end in range(len(path), -1, -1):
+            found = table.get(path[:end]) or self.marks.get(path[:end])
+            if found is not None:
+                return found
+        return Mark(1, 1)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -33,7 +59,7 @@ class Rounding:
     quantum: Decimal
 
     def apply(self, value: Decimal) -> Decimal:
-        return value.quantize(self.quantum, rounding=self.mode)
+        return value.quantize(self.quantum, rounding=self.mode, context=WIDE_CONTEXT)
 
     def describe(self) -> str:
         return f"{self.places} places, {self.mode}"

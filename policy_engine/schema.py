@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator, Mapping
-from datetime import date, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from functools import cache
 from pathlib import Path
 from typing import Any, cast
@@ -20,6 +19,7 @@ import jsonschema
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
+from ._numbers import is_integer, is_number, parse_decimal, parse_instant
 from .errors import JsonPath, Problem, did_you_mean, format_json_path
 
 # Installed wheels carry the schemas inside the package; a source checkout keeps
@@ -29,50 +29,6 @@ SCHEMA_DIR = next(
     (folder for folder in (_HERE / "_schemas", _HERE.parent / "schemas") if folder.is_dir()),
     _HERE / "_schemas",
 )
-
-
-def is_number(value: object) -> bool:
-    """A JSON number in this package: an int (not a bool) or a finite Decimal."""
-    if isinstance(value, Decimal):
-        return value.is_finite()
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def is_integer(value: object) -> bool:
-    if isinstance(value, Decimal):
-        return value.is_finite() and value == value.to_integral_value()
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def parse_decimal(value: object) -> Decimal | None:
-    """The Decimal that a JSON number or a decimal string stands for, or None."""
-    if type(value) is str:
-        # Decimal() accepts surrounding spaces and `1_000`; account amounts may not.
-        if "_" in value or value != value.strip():
-            return None
-        try:
-            number = Decimal(value)
-        except InvalidOperation:
-            return None
-        return number if number.is_finite() else None
-    if is_number(value):
-        return Decimal(value)  # type: ignore[arg-type]  # is_number narrowed it to int | Decimal
-    return None
-
-
-def parse_instant(value: str) -> datetime | None:
-    """An ISO 8601 date (midnight UTC) or a date-time with an explicit offset."""
-    try:
-        if len(value) == len("2026-01-01"):
-            day = date.fromisoformat(value)
-            return datetime(day.year, day.month, day.day, tzinfo=_UTC)
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return moment if moment.tzinfo is not None else None
-
-
-_UTC = datetime.fromisoformat("2000-01-01T00:00:00+00:00").tzinfo
 
 
 def _decimal_format(predicate: Callable[[Decimal], bool]) -> Callable[[object], bool]:

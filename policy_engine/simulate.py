@@ -21,10 +21,10 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from ._numbers import parse_decimal, parse_instant
 from .engine import Engine
 from .errors import AccountError, Problem
 from .products import BY_ACCOUNT_KIND
-from .schema import parse_decimal, parse_instant
 
 MAX_WAKEUPS_PER_INTERVAL = 1_000
 

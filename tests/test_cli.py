@@ -134,8 +134,8 @@ def test_as_of_before_any_version() -> None:
     code, _, err = run("evaluate", str(EXAMPLES / "margin-a-regular.json"), "--policies", str(POLICIES),
                        "--as-of", "2020-01-01")
     assert code == 2
-    assert err.splitlines()[0] == ("as_of: $: no version of `spot-margin` is in force at 2020-01-01 00:00:00+00:00;"
-                                   " the first takes effect at 2026-01-01T00:00:00+00:00")
+    assert err.splitlines()[0] == ("as_of: $: no version of `spot-margin` is in force at 2020-01-01T00:00:00Z;"
+                                   " the first takes effect at 2026-01-01T00:00:00Z")
 
 
 def test_log_file_gets_one_json_line_per_decision(tmp_path: Path) -> None:

@@ -8,7 +8,8 @@ from decimal import Decimal
 import pytest
 
 from policy_engine.errors import Problem
-from policy_engine.loader import DEFAULT_MAX_ALIAS_NODES, Mark, YamlDocument, parse_yaml
+from policy_engine.loader import DEFAULT_MAX_ALIAS_NODES, parse_yaml
+from policy_engine.model import Mark, YamlDocument
 
 FILE = "policy.yaml"
 

@@ -15,8 +15,12 @@ Mechanism only; every rate, rounding and liquidity class comes from the policy.
 
 A sale is sized to the amount it pays: `amount / price`, rounded to the
 asset's precision.  When the rounded quantity is available, the amount counts
-as paid in full and the small difference is reported as `rounding_difference`
-(the seed's 9.09090909 BTC "covers the 400,000 USDC liability").
+as paid in full (the seed's 9.09090909 BTC "covers the 400,000 USDC
+liability"): a shortfall of less than one unit of precision is reported as
+`rounding_difference`, a surplus is cash returned with the rest.
+
+Liabilities are pooled by value (prices are in one quote currency); the plan
+does not say which of several liabilities each sale repaid.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from .._expressions import quantum
+from .._numbers import WIDE_CONTEXT, quantum
 
 ZERO = Decimal(0)
 
@@ -77,7 +81,9 @@ class _Ledger:
         if self.debt <= 0:
             return None
         value = sum((self.left[h.asset] * h.price for h in self.unique()), ZERO) + self.cash
-        return (value / self.debt).quantize(self.rules.margin_level_places, rounding=self.rules.margin_level_rounding)
+        return (value / self.debt).quantize(
+            self.rules.margin_level_places, rounding=self.rules.margin_level_rounding, context=WIDE_CONTEXT
+        )
 
     def unique(self) -> list[Holding]:
         seen: dict[str, Holding] = {}
@@ -93,12 +99,18 @@ class _Ledger:
             available = self.left[h.asset]
             if not h.liquid or available <= 0:
                 continue
-            needed = (amount / h.execution_price).quantize(quantum(h.precision), rounding=self.rules.quantity_rounding)
+            needed = (amount / h.execution_price).quantize(
+                quantum(h.precision), rounding=self.rules.quantity_rounding, context=WIDE_CONTEXT
+            )
             quantity = min(needed, available)
             proceeds = quantity * h.execution_price
             self.left[h.asset] = available - quantity
             paid = amount if quantity == needed else proceeds
-            self.rounding_difference += proceeds - paid
+            surplus = proceeds - paid
+            if surplus > 0:  # rounded up: the extra is cash, returned with the rest
+                self.cash += surplus
+            else:
+                self.rounding_difference += surplus
             amount -= paid
             self.used_regular = True
             sale = {
@@ -135,7 +147,7 @@ class _Ledger:
         level = None
         if self.debt > 0:
             level = (proceeds / self.debt).quantize(
-                self.rules.margin_level_places, rounding=self.rules.margin_level_rounding
+                self.rules.margin_level_places, rounding=self.rules.margin_level_rounding, context=WIDE_CONTEXT
             )
         self.events.append(
             {"event": "takeover", "assets": lines, "proceeds": proceeds, "debt": self.debt, "margin_level": level}
@@ -187,15 +199,17 @@ def plan(
     cash_returned = ZERO
     if ledger.cash > 0:
         cash_returned = (ledger.cash / settlement_price).quantize(
-            quantum(settlement_precision), rounding=rules.returned_rounding
+            quantum(settlement_precision), rounding=rules.returned_rounding, context=WIDE_CONTEXT
         )
         returned.append({"asset": settlement_asset, "quantity": cash_returned})
     if ledger.used_regular and ledger.used_takeover:
         method = "regular_then_takeover"
     elif ledger.used_takeover:
         method = "takeover"
-    else:
+    elif ledger.used_regular:
         method = "regular"
+    else:
+        method = "none"  # nothing to sell
     ledger.events.append({"event": "return", "returned": returned})
     return {
         "method": method,

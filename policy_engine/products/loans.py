@@ -31,11 +31,11 @@ from string import Template
 from types import MappingProxyType
 from typing import Any
 
-from .._expressions import ExprType, quantum
-from ..compiler import StatusTable, compile_status_table, expression_at, rounding_at
+from .._expressions import ExprType
+from .._numbers import WIDE_CONTEXT, iso, parse_instant, quantum
+from ..compiler import StatusTable, compile_status_table, expression_at, rounding_at, run
 from ..errors import AccountError, Problem, did_you_mean, format_json_path
 from ..model import Parameter, PolicyDocument, PolicyRef, Rounding
-from ..schema import parse_instant
 from ..trace import Env, StepSpec, Trace
 from . import Product
 
@@ -83,20 +83,12 @@ def _percent(ltv: Decimal) -> str:
     return f"{(ltv * HUNDRED).quantize(PERCENT)}%"
 
 
-def _iso(moment: datetime | None) -> str | None:
-    return None if moment is None else moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
 def _problem(source: str, path: tuple[str | int, ...], message: str, suggestion: str | None = None) -> Problem:
     return Problem(file=source, json_path=format_json_path(path), message=message, suggestion=suggestion)
 
 
 def _events_detail(_value: object, env: Env) -> Any:
     return env["events"]
-
-
-def _top_up_detail(_value: object, env: Env) -> Any:
-    return env["top_up"]
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -148,11 +140,11 @@ class CompiledLoanPolicy:
         status, fired = self.status_table.decide(env, steps)
 
         enabled = bool(settings.get("enabled"))
-        triggered = bool(self.top_up.when.function(env))
+        triggered = bool(run(self.top_up.when, env, self.steps["trigger"]))
         steps.append((self.steps["trigger"], triggered))
         precision = quantum(self.precisions[collateral_asset])
         required = (debt_value / collateral_price) / thresholds.values["initial_ltv"] - quantity
-        required = max(required.quantize(precision, rounding=self.top_up.quantity_rounding), ZERO)
+        required = max(required.quantize(precision, rounding=self.top_up.quantity_rounding, context=WIDE_CONTEXT), ZERO)
         balance = Decimal((account.get("spot_balances") or {}).get(collateral_asset, 0))
         top_up = self._top_up(enabled=enabled and triggered, state=state, now=now, required=required, balance=balance)
         moved = top_up["quantity"]
@@ -274,7 +266,7 @@ class CompiledLoanPolicy:
             moved = min(required, balance)
             partial = moved < required
             succeeded = moved > 0 and (not partial or rules.partial_is_success)
-            state["last_attempt_at"] = _iso(now)
+            state["last_attempt_at"] = iso(now)
             result["attempted"] = True
             if moved > 0:
                 result.update(
@@ -308,7 +300,7 @@ class CompiledLoanPolicy:
             asset=top_up["asset"],
             ltv_before=_percent(ltv_before),
             ltv_after=_percent(ltv_after),
-            next_attempt_at=_iso(top_up["next_attempt_at"]) or "",
+            next_attempt_at=iso(top_up["next_attempt_at"]) if top_up["next_attempt_at"] else "",
             attempts=str(self.top_up.max_attempts),
         )
 
@@ -436,7 +428,6 @@ def _step_specs(document: PolicyDocument, ltv_rounding: Rounding) -> dict[str, S
             source=document.source(("auto_top_up",)),
             path="$.auto_top_up",
             cites=("quantity_rounding", "retry_interval_hours", "max_attempts", "partial_top_up", "initial_ltv"),
-            detail=_top_up_detail,
         ),
     }
 
@@ -515,7 +506,7 @@ def summarize(outcome: Mapping[str, Any]) -> dict[str, Any]:
         )
     if action == "retry_scheduled":
         what = "attempt failed" if top_up["attempted"] else "waiting"
-        notes.append(f"{what}; retry at {_iso(top_up['next_attempt_at'])}")
+        notes.append(f"{what}; retry at {iso(top_up['next_attempt_at'])}")
     if action == "disabled":
         notes.append("auto top-up disabled" if top_up["attempted"] else "auto top-up is disabled")
     if top_up["status_after"] == "liquidation":

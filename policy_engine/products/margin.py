@@ -22,7 +22,7 @@ from types import MappingProxyType
 from typing import Any
 
 from .._expressions import ExprType
-from ..compiler import Derived, Rule, StatusTable, compile_derived, compile_status_table, rounding_at
+from ..compiler import Derived, Rule, StatusTable, compile_derived, compile_status_table, rounding_at, run
 from ..decision import freeze
 from ..errors import AccountError, Problem, did_you_mean, format_json_path
 from ..model import Parameter, PolicyDocument, PolicyRef, Rounding
@@ -75,10 +75,6 @@ def _lines_detail(key: str) -> Any:
     return render
 
 
-def _plan_detail(value: object, env: Env) -> Any:
-    return env["liquidation"]
-
-
 @dataclass(frozen=True, kw_only=True, slots=True)
 class CompiledMarginPolicy:
     ref: PolicyRef
@@ -86,6 +82,8 @@ class CompiledMarginPolicy:
     assets: Mapping[str, AssetSpec]
     margin_level_rounding: Rounding
     derived: Sequence[Derived]
+    needs_debt: frozenset[str]
+    """Derived figures that read the margin level, directly or through other figures."""
     status_table: StatusTable
     plan_rules: Mapping[str, str]
     steps: Mapping[str, StepSpec]
@@ -138,9 +136,7 @@ class CompiledMarginPolicy:
 
         derived: dict[str, Any] = {}
         for figure in self.derived:
-            value = (
-                figure.expression.function(env) if has_debt or "margin_level" not in figure.expression.names else None
-            )
+            value = run(figure.expression, env, figure.spec) if has_debt or figure.name not in self.needs_debt else None
             env[figure.name] = derived[figure.name] = value
             steps.append((figure.spec, value))
 
@@ -235,7 +231,9 @@ class CompiledMarginPolicy:
         tier: Tier,
         execution_prices: Mapping[str, Any],
     ) -> dict[str, Any]:
-        settlement_asset, _, settlement_price, _ = debts[0]
+        # Cash left after a takeover is returned in the asset of the largest debt.
+        settlement_asset, _, settlement_price, _ = max(debts, key=lambda line: line[3])
+        owed = {line[0] for line in debts}
         rules = PlanRules(
             fee_rate=tier.values["fee_rate"],
             fee_base=tier.fee_base,
@@ -253,7 +251,8 @@ class CompiledMarginPolicy:
                 precision=self.assets[asset].precision,
                 liquid=self.assets[asset].liquid,
             )
-            for asset, quantity, price, _ in holdings
+            # collateral held in a borrowed asset repays it first, then the rest in the account's order
+            for asset, quantity, price, _ in sorted(holdings, key=lambda line: line[0] not in owed)
         ]
         return plan(
             plan_holdings,
@@ -369,9 +368,16 @@ def _step_specs(document: PolicyDocument, margin_level_rounding: Rounding) -> di
             source=document.source(("liquidation",)),
             path="$.liquidation",
             cites=("fee_rate", "fee_base", "quantity_rounding", "returned_rounding"),
-            detail=_plan_detail,
         ),
     }
+
+
+def _needing_debt(derived: Sequence[Derived]) -> frozenset[str]:
+    needs = {"margin_level"}
+    for figure in derived:
+        if needs.intersection(figure.expression.names):
+            needs.add(figure.name)
+    return frozenset(needs - {"margin_level"})
 
 
 def compile_margin(document: PolicyDocument) -> tuple[CompiledMarginPolicy | None, list[Problem]]:
@@ -401,6 +407,7 @@ def compile_margin(document: PolicyDocument) -> tuple[CompiledMarginPolicy | Non
         assets=assets,
         margin_level_rounding=margin_level_rounding,
         derived=derived,
+        needs_debt=_needing_debt(derived),
         status_table=status_table,
         plan_rules={key: str(data["liquidation"][key]) for key in ("quantity_rounding", "returned_rounding")},
         steps=_step_specs(document, margin_level_rounding),

@@ -1,0 +1,75 @@
+"""Numbers and instants as this package reads them: Decimal (never float), UTC-aware times."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Context, Decimal, DivisionByZero, InvalidOperation, Overflow
+
+MAX_MAGNITUDE = 60
+"""Decimal exponents beyond ±60 (1e60) are refused: no price, quantity or ratio is that large or small,
+and a number like 1e50000000 would otherwise print as fifty million digits."""
+
+WIDE_CONTEXT = Context(prec=100, traps=[InvalidOperation, DivisionByZero, Overflow])
+"""Rounding to N places needs the value's integer digits plus N; this context has room for both."""
+
+
+def quantum(places: int) -> Decimal:
+    """`Decimal('0.01')` for 2 places."""
+    return Decimal(1).scaleb(-places)
+
+
+def in_range(value: Decimal) -> bool:
+    """Zero, or a finite decimal whose exponent is within ±MAX_MAGNITUDE."""
+    return value.is_finite() and (not value or abs(value.adjusted()) <= MAX_MAGNITUDE)
+
+
+def is_number(value: object) -> bool:
+    """A JSON number in this package: an int (not a bool) or a finite Decimal."""
+    if isinstance(value, Decimal):
+        return value.is_finite()
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def is_integer(value: object) -> bool:
+    if isinstance(value, Decimal):
+        return value.is_finite() and value == value.to_integral_value()
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def parse_decimal(value: object) -> Decimal | None:
+    """The Decimal that a JSON number or a decimal string stands for, or None."""
+    if type(value) is str:
+        # Decimal() accepts surrounding spaces and `1_000`; account amounts may not.
+        if "_" in value or value != value.strip():
+            return None
+        try:
+            number = Decimal(value)
+        except InvalidOperation:
+            return None
+        return number if number.is_finite() else None
+    if is_number(value):
+        return Decimal(value)  # type: ignore[arg-type]  # is_number narrowed it to int | Decimal
+    return None
+
+
+def parse_instant(value: str) -> datetime | None:
+    """An ISO 8601 date (midnight UTC) or a date-time with an explicit offset."""
+    try:
+        if len(value) == len("2026-01-01"):
+            day = date.fromisoformat(value)
+            return datetime(day.year, day.month, day.day, tzinfo=UTC)
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else None
+
+
+def iso(moment: datetime) -> str:
+    """An instant as ISO 8601 in UTC with a `Z`: `2026-01-01T00:00:00Z`."""
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def epoch_microseconds(moment: datetime) -> int:
+    """Microseconds since the epoch, exactly (no float on the way)."""
+    delta = moment - datetime(1970, 1, 1, tzinfo=UTC)
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
