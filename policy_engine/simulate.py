@@ -165,8 +165,6 @@ def timeline_text(timeline: Mapping[str, Any]) -> str:
     for entry in timeline["entries"]:
         changed = f" (was {entry['status_changed_from']})" if entry["status_changed_from"] else ""
         notes = "; ".join(entry["notes"])
-        lines.append(
-            f"{entry['at']}  {entry['trigger']:5}  {entry['figure']:>22}  {entry['status']:11}{changed}"
-            + (f"  {notes}" if notes else "")
-        )
+        line = f"{entry['at']}  {entry['trigger']:5}  {entry['figure']:16}  {entry['status']}{changed}"
+        lines.append((f"{line}  {notes}" if notes else line).rstrip())
     return "\n".join(lines) + "\n"
