@@ -69,6 +69,7 @@ class _Generator:
         self.root = root
         self.lines: list[str] = []
         self.constants: dict[str, object] = {}
+        self.expanding: set[str] = set()
         self.depth = 0
 
     def constant(self, value: object) -> str:
@@ -96,7 +97,11 @@ class _Generator:
             target = schema["$ref"]
             if not target.startswith("#/$defs/"):
                 raise ValueError(f"only local $defs references are supported, got {target}")
+            if target in self.expanding:
+                raise ValueError(f"recursive $ref {target} is not supported: references are expanded inline")
+            self.expanding.add(target)
             self.schema(self.root["$defs"][target.removeprefix("#/$defs/")], v, indent)
+            self.expanding.discard(target)
         if "type" in schema:
             names = [schema["type"]] if isinstance(schema["type"], str) else schema["type"]
             test = " or ".join(_TYPE_TESTS[name].format(v=v) for name in names)

@@ -49,12 +49,9 @@ _resolver(
     r"^(?:yes|Yes|YES|no|No|NO|on|On|ON|off|Off|OFF)$",
     list("yYnNoO"),
 )
+_NUMBER = re.compile(r"^[-+]?(?:(?:0|[1-9][0-9]*)(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?$")
 _resolver(_CORE + "int", r"^[-+]?(?:0|[1-9][0-9]*)$", list("-+0123456789"))
-_resolver(
-    _CORE + "float",
-    r"^[-+]?(?:(?:0|[1-9][0-9]*)(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?$",
-    list("-+0123456789."),
-)
+_resolver(_CORE + "float", _NUMBER.pattern, list("-+0123456789."))
 _resolver(_NOT_FINITE, r"^(?:[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$", list("-+."))
 _resolver(_CORE + "merge", r"^<<$", ["<"])
 _resolver(_CORE + "null", r"^(?:~|null|Null|NULL|)$", ["~", "n", "N", ""])
@@ -158,6 +155,8 @@ class _Builder:
         if tag == _CORE + "str":
             return text
         if tag == _CORE + "null":
+            if text not in ("", "~", "null", "Null", "NULL"):
+                self.problem(node, path, f"`{text}` is not null; write null or ~")
             return None
         if tag == _CORE + "bool":
             if text.lower() not in ("true", "false"):
@@ -181,6 +180,9 @@ class _Builder:
         return None
 
     def _number(self, node: yaml.Node, path: JsonPath, text: str) -> Decimal | None:
+        if not _NUMBER.match(text):  # an explicit !!int or !!float tag skips the resolvers above
+            self.problem(node, path, f"`{text}` is not a decimal number (no leading zeros, no 0x, 0o or _)")
+            return None
         try:
             value = Decimal(text)
         except InvalidOperation:

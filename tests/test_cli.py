@@ -179,3 +179,11 @@ def test_internal_errors_are_a_message_not_a_traceback(monkeypatch: pytest.Monke
     monkeypatch.setattr("policy_engine.cli.load", broken)
     assert run("validate", str(POLICIES)) == (
         3, "", "policy-engine: internal error: RuntimeError: disk on fire; please report it\n")
+
+
+def test_unusable_log_file_is_an_input_error(tmp_path: Path) -> None:
+    """A --log-file that cannot be opened exits 2 naming the option, before anything is decided."""
+    missing = tmp_path / "no-such-folder" / "log.jsonl"
+    code, out, err = run("evaluate", str(EXAMPLES / "margin-a-regular.json"), "--policies", str(POLICIES),
+                         "--log-file", str(missing))
+    assert (code, out, err) == (2, "", f"policy-engine: --log-file {missing}: No such file or directory\n")

@@ -110,15 +110,44 @@ def test_checked_tree_holds_only_decimal_numeric_literals() -> None:
 
 
 @pytest.mark.parametrize(
-    "source", ["0x10", "0o17", "0b11"], ids=["hexadecimal", "octal", "binary"]
+    ("source", "expected"),
+    [
+        ("0x10", [ExpressionProblem("number literals are written in decimal digits, got `0x10`", 1)]),
+        ("0o17", [ExpressionProblem("number literals are written in decimal digits, got `0o17`", 1)]),
+        ("0b11", [ExpressionProblem("number literals are written in decimal digits, got `0b11`", 1)]),
+        ("1_000", [ExpressionProblem("number literals are written in decimal digits, got `1_000`", 1)]),
+        ("a + 0X1f", [ExpressionProblem("number literals are written in decimal digits, got `0X1f`", 5)]),
+    ],
+    ids=["hexadecimal", "octal", "binary", "underscored", "hex-operand"],
 )
-def test_non_decimal_integer_literals_do_not_crash_the_compiler(source: str) -> None:
-    """A hex/octal/binary literal is refused as a problem (or read as its value), never raised."""
-    result = compile_expression(source, SCOPE, expected=DEC)
-    if isinstance(result, Expression):
-        assert result.function({}) == Decimal(int(source, 0))
-    else:
-        assert len(result) == 1
+def test_non_decimal_number_literals_are_refused(source: str, expected: list[ExpressionProblem]) -> None:
+    """Hexadecimal, octal, binary and underscored literals are problems, not crashes or guesses."""
+    assert refused(source) == expected
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("1e61", [ExpressionProblem("number literal `1e61` is out of range (at most 1e60 in size)", 1)]),
+        ("1e-61", [ExpressionProblem("number literal `1e-61` is out of range (at most 1e60 in size)", 1)]),
+        ("a * 1" + "0" * 61, [ExpressionProblem(
+            f"number literal `1{'0' * 61}` is out of range (at most 1e60 in size)", 5)]),
+    ],
+    ids=["huge-exponent", "tiny-exponent", "sixty-two-digits"],
+)
+def test_number_literals_out_of_range_are_refused(source: str, expected: list[ExpressionProblem]) -> None:
+    """Literals whose magnitude is beyond 1e60 either way are refused at load time."""
+    assert refused(source) == expected
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [("1e60", "1E+60"), ("1e-60", "1E-60"), ("0e99", "0E+99"), ("0.0", "0.0")],
+    ids=["largest", "smallest", "zero-with-exponent", "zero"],
+)
+def test_number_literals_at_the_range_limit_are_accepted(source: str, expected: str) -> None:
+    """The range limit is inclusive, and zero is in range whatever its exponent."""
+    assert str(compiled(source).function({})) == expected
 
 
 # --- operators and functions --------------------------------------------------------------
@@ -419,6 +448,17 @@ def test_names_are_checked_against_the_scope(source: str, expected: list[P]) -> 
     assert refused(source) == expected
 
 
+@pytest.mark.parametrize(
+    ("name", "example"),
+    [("min", "min(a, b)"), ("max", "max(a, b)"), ("abs", "abs(a)"), ("round", "round(a, 2)"),
+     ("round_half_up", "round_half_up(a, 2)"), ("floor", "floor(a, 2)"), ("ceil", "ceil(a, 2)")],
+    ids=["min", "max", "abs", "round", "round_half_up", "floor", "ceil"],
+)
+def test_bare_function_names_are_refused_with_an_example_call(name: str, example: str) -> None:
+    """A function name used as a value is refused with an example of how to call it."""
+    assert refused(name) == [ExpressionProblem(f"`{name}` is a function; call it, for example `{example}`", 1)]
+
+
 def test_bare_function_messages_suggest_a_call_that_compiles() -> None:
     """The example call in the "is a function" message is itself a valid expression."""
     scope = {"a": DEC, "b": DEC}
@@ -494,6 +534,24 @@ def test_all_problems_are_reported_together() -> None:
 
 
 # --- limits -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "source",
+    ["((a) ** 2) ** 3", "min(a ** 2, b) ** 2", "(a if a ** 2 > b else b) ** 2"],
+    ids=["power-of-power", "power-inside-call", "power-inside-condition"],
+)
+def test_nested_powers_are_refused(source: str) -> None:
+    """The base of `**` may not contain another `**`, so results stay bounded."""
+    assert refused(source) == [
+        ExpressionProblem("powers cannot be nested: the base of `**` may not contain `**`", 1)
+    ]
+
+
+def test_powers_side_by_side_are_allowed() -> None:
+    """Powers that do not nest are fine, and `-a ** 2` is `-(a ** 2)`."""
+    assert both(compiled("(a ** 2) * (b ** 2) - x ** 2")) == (Decimal("2.390625"),) * 2
+    assert both(compiled("-a ** 2")) == (Decimal("-2.25"),) * 2
 
 
 def test_deeply_nested_unary_minus_is_refused() -> None:

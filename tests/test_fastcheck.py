@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from policy_engine._fastcheck import compile_check
-from policy_engine.errors import JsonPath
+from policy_engine.errors import JsonPath, format_json_path
 from policy_engine.schema import load_schema, schema_problems
 
 ACCOUNT_SCHEMA = "spot-margin.account.schema.json"
@@ -43,6 +43,26 @@ def valid_account() -> dict[str, Any]:
         "liabilities": [{"asset": "USDC", "principal": "400000", "interest": "0", "price": "1"}],
         "execution_prices": {"BTC": "43000.5"},
     }
+
+
+def _get(value: Any, path: JsonPath) -> Any:
+    for part in path:
+        value = value[part]
+    return value
+
+
+def _set(path: JsonPath, value: object) -> dict[str, Any]:
+    """The example account with the value at `path` set (added if the key is new)."""
+    account = valid_account()
+    _get(account, path[:-1])[path[-1]] = value
+    return account
+
+
+def _drop(path: JsonPath) -> dict[str, Any]:
+    """The example account without the key at `path`."""
+    account = valid_account()
+    del _get(account, path[:-1])[path[-1]]
+    return account
 
 
 # --- strategies ------------------------------------------------------------------------
@@ -129,14 +149,46 @@ TRICKY_VALUES = st.one_of(
 )
 
 
-BOUNDARY_VALUES: st.SearchStrategy[object] = st.sampled_from(
-    [0, "0", "-0", Decimal(0), 1, "1", -1, "-1", True, None, 1.5, "", "abc", " 1", [], {}]
+NUMBER_EDGE_VALUES: list[object] = [
+    0, "0", "-0", "0.00", Decimal(0), Decimal("-0"), -1, "-1", "-0.00000001", "0.00000001",
+    Decimal("-2.5"), 1.5, 0.0, True, False, None, "abc", " 1", "1 ", "", "1_0", "NaN",
+    Decimal("NaN"), "Infinity", "1e3", "+1", ".5", [], {},
+]
+LEVERAGE_EDGE_VALUES: list[object] = [
+    0, 1, -1, Decimal(0), Decimal("2.0"), Decimal("2.5"), Decimal("1E+1"), Decimal("NaN"),
+    "5", 5.0, True, False, None,
+]
+STRING_EDGE_VALUES: list[object] = [
+    "", "x", " ", "spot-margin", "spot_margin", "Spot-Margin", 0, 1, None, True, [], {},
+]
+CONTAINER_EDGE_VALUES: list[object] = [
+    [], {}, "", "x", None, 0, True, [1], ["BTC"], {"BTC": "1"}, {"asset": "BTC"},
+]
+ALL_EDGE_VALUES = (
+    NUMBER_EDGE_VALUES + LEVERAGE_EDGE_VALUES + STRING_EDGE_VALUES + CONTAINER_EDGE_VALUES
 )
-REPLACEMENTS = st.one_of(BOUNDARY_VALUES, TRICKY_VALUES)
-SCHEMA_KEYS = (
-    "kind", "account_id", "mode", "leverage", "assets", "liabilities", "execution_prices",
-    "asset", "quantity", "price", "principal", "interest",
-)
+NUMBER_EDGES = st.sampled_from(NUMBER_EDGE_VALUES)
+LEVERAGE_EDGES = st.sampled_from(LEVERAGE_EDGE_VALUES)
+STRING_EDGES = st.sampled_from(STRING_EDGE_VALUES)
+CONTAINER_EDGES = st.sampled_from(CONTAINER_EDGE_VALUES)
+FIELD_EDGE_VALUES: Mapping[str, list[object]] = {
+    "quantity": NUMBER_EDGE_VALUES,
+    "price": NUMBER_EDGE_VALUES,
+    "principal": NUMBER_EDGE_VALUES,
+    "interest": NUMBER_EDGE_VALUES,
+    "leverage": LEVERAGE_EDGE_VALUES,
+    "kind": STRING_EDGE_VALUES,
+    "account_id": STRING_EDGE_VALUES,
+    "mode": STRING_EDGE_VALUES,
+    "asset": STRING_EDGE_VALUES,
+    "assets": CONTAINER_EDGE_VALUES,
+    "liabilities": CONTAINER_EDGE_VALUES,
+    "execution_prices": CONTAINER_EDGE_VALUES,
+    "BTC": NUMBER_EDGE_VALUES,
+}
+FIELD_EDGES: Mapping[str, st.SearchStrategy[object]] = {
+    key: st.sampled_from(values) for key, values in FIELD_EDGE_VALUES.items()
+}
 
 
 def slots(value: Any) -> Iterator[tuple[Any, Any]]:
@@ -159,22 +211,42 @@ def containers(value: Any) -> Iterator[Any]:
             yield from containers(item)
 
 
+def label(account: dict[str, Any], container: Any, key: Any) -> str:
+    """What the slot `container[key]` holds: a schema field, an item, an execution price, extra."""
+    if container is account.get("execution_prices") and container is not None:
+        return "execution-price"
+    if isinstance(key, int):
+        return "item"
+    return key if key in FIELD_EDGES else "extra"
+
+
+def edges_for(account: dict[str, Any], container: Any, key: Any) -> st.SearchStrategy[object]:
+    """Values likely to sit on a validity boundary for the slot `container[key]`, mostly."""
+    edges = {"execution-price": NUMBER_EDGES, "item": CONTAINER_EDGES, **FIELD_EDGES}.get(
+        label(account, container, key), TRICKY_VALUES
+    )
+    return st.one_of(edges, edges, edges, TRICKY_VALUES)
+
+
 @st.composite
-def mutated_accounts(draw: st.DrawFn) -> dict[str, Any]:
-    """A valid account with one to three random edits: replace, drop, add a key or an item."""
+def mutated_accounts(draw: st.DrawFn, max_edits: int) -> dict[str, Any]:
+    """A valid account with 1 to `max_edits` random edits: replace, drop, add a key or an item."""
     account = draw(accounts(min_items=1))
-    for _ in range(draw(st.sampled_from([1, 1, 1, 2, 3]))):
-        action = draw(st.sampled_from(["replace", "replace", "drop", "add", "append"]))
+    for _ in range(draw(st.integers(1, max_edits))):
+        action = draw(st.sampled_from(["replace", "replace", "replace", "drop", "add", "append"]))
         if action in ("replace", "drop"):
-            choices = [slot for slot in slots(account)
-                       if action == "replace" or isinstance(slot[0], dict)]
-            if not choices:
+            by_label: dict[str, list[tuple[Any, Any]]] = {}
+            for slot in slots(account):
+                if action == "replace" or isinstance(slot[0], dict):
+                    by_label.setdefault(label(account, *slot), []).append(slot)
+            if not by_label:
                 continue
-            container, key = draw(st.sampled_from(choices))
+            chosen = draw(st.sampled_from(sorted(by_label)))
+            container, key = draw(st.sampled_from(by_label[chosen]))
             if action == "drop":
                 del container[key]
             else:
-                container[key] = copy.deepcopy(draw(REPLACEMENTS))
+                container[key] = copy.deepcopy(draw(edges_for(account, container, key)))
             continue
         kind = dict if action == "add" else list
         targets = [c for c in containers(account) if isinstance(c, kind)]
@@ -182,54 +254,97 @@ def mutated_accounts(draw: st.DrawFn) -> dict[str, Any]:
             continue
         target = draw(st.sampled_from(targets))
         if isinstance(target, dict):
-            key = draw(st.one_of(st.sampled_from(SCHEMA_KEYS), st.text(max_size=4)))
-            target[key] = copy.deepcopy(draw(REPLACEMENTS))
+            key = draw(st.one_of(st.sampled_from(sorted(FIELD_EDGES)), st.text(max_size=4)))
+            target[key] = copy.deepcopy(draw(edges_for(account, target, key)))
         else:
-            target.append(copy.deepcopy(draw(st.one_of(REPLACEMENTS, ASSETS, LIABILITIES))))
+            item = draw(st.one_of(CONTAINER_EDGES, TRICKY_VALUES, ASSETS, LIABILITIES))
+            target.append(copy.deepcopy(item))
     return account
 
 
 # --- property tests ---------------------------------------------------------------------
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(account=accounts(min_items=0))
 def test_generated_valid_accounts_pass_both_validators(account: dict[str, Any]) -> None:
     """Well-formed accounts (with extra keys, which are allowed) are valid for both validators."""
     assert verdicts(account) == (True, True)
 
 
-@settings(max_examples=200, deadline=None)
-@given(account=mutated_accounts())
-def test_fast_verdict_equals_jsonschema_verdict_on_mutated_accounts(
-    account: dict[str, Any],
-) -> None:
-    """After random drops, wrong-typed values and additions, both validators give one verdict."""
+def _same_verdict(account: dict[str, Any]) -> None:
     fast, slow = verdicts(account)
     assert fast == slow, schema_problems(
         ACCOUNT_SCHEMA, account, file="a", locate=lambda _p, _k: (0, 0)
     )
 
 
+@settings(max_examples=150, deadline=None)
+@given(account=mutated_accounts(max_edits=1))
+def test_fast_verdict_equals_jsonschema_verdict_after_one_edit(account: dict[str, Any]) -> None:
+    """After one drop, wrong-typed or boundary value, or addition, both validators agree."""
+    _same_verdict(account)
+
+
+@settings(max_examples=60, deadline=None)
+@given(account=mutated_accounts(max_edits=4))
+def test_fast_verdict_equals_jsonschema_verdict_after_several_edits(
+    account: dict[str, Any],
+) -> None:
+    """After up to four random edits, both validators still agree."""
+    _same_verdict(account)
+
+
+# --- exhaustive single edits of one example account ------------------------------------
+
+
+def paths(value: Any, prefix: JsonPath = ()) -> Iterator[JsonPath]:
+    """The path of every value nested in `value` (not `value` itself)."""
+    items = value.items() if isinstance(value, dict) else enumerate(value)
+    for key, item in items:
+        yield (*prefix, key)
+        if isinstance(item, dict | list):
+            yield from paths(item, (*prefix, key))
+
+
+EXAMPLE_PATHS = list(paths(valid_account()))
+DICT_PATHS: list[JsonPath] = [()] + [
+    path for path in EXAMPLE_PATHS if isinstance(_get(valid_account(), path), dict)
+]
+
+
+def _mismatches(accounts: list[tuple[str, object]]) -> list[tuple[str, bool, bool]]:
+    found = []
+    for name, account in accounts:
+        fast, slow = verdicts(account)
+        if fast != slow:
+            found.append((name, fast, slow))
+    return found
+
+
+@pytest.mark.parametrize("path", EXAMPLE_PATHS, ids=format_json_path)
+def test_every_edge_value_at_every_slot_gets_one_verdict(path: JsonPath) -> None:
+    """Replacing or dropping any one value of the example with an edge value: both agree."""
+    edits: list[tuple[str, object]] = [
+        (f"set {value!r}", _set(path, copy.deepcopy(value))) for value in ALL_EDGE_VALUES
+    ]
+    if isinstance(path[-1], str):
+        edits.append(("drop", _drop(path)))
+    assert _mismatches(edits) == []
+
+
+@pytest.mark.parametrize("path", DICT_PATHS, ids=format_json_path)
+def test_every_added_key_gets_one_verdict(path: JsonPath) -> None:
+    """Adding any schema key (or an unknown one) with its edge values to any object: both agree."""
+    edits: list[tuple[str, object]] = [
+        (f"add {key}={value!r}", _set((*path, key), copy.deepcopy(value)))
+        for key, values in [*FIELD_EDGE_VALUES.items(), ("unknown", CONTAINER_EDGE_VALUES)]
+        for value in values
+    ]
+    assert _mismatches(edits) == []
+
+
 # --- targeted mutations -----------------------------------------------------------------
-
-
-def _set(path: JsonPath, value: object) -> dict[str, Any]:
-    account = valid_account()
-    parent: Any = account
-    for part in path[:-1]:
-        parent = parent[part]
-    parent[path[-1]] = value
-    return account
-
-
-def _drop(path: JsonPath) -> dict[str, Any]:
-    account = valid_account()
-    parent: Any = account
-    for part in path[:-1]:
-        parent = parent[part]
-    del parent[path[-1]]
-    return account
 
 
 QUANTITY = ("assets", 0, "quantity")
@@ -347,6 +462,22 @@ def test_compile_check_refuses_unsupported_keywords(schema: dict[str, Any], mess
     with pytest.raises(ValueError, match=re.escape(message)) as raised:
         compile_check(schema)
     assert str(raised.value) == message
+
+
+def test_compile_check_refuses_a_recursive_reference_cleanly() -> None:
+    """A self-referencing `$ref` is refused with a ValueError, not a RecursionError or a skipped check."""
+    schema = {"$defs": {"node": {"type": "array", "items": {"$ref": "#/$defs/node"}}}, "$ref": "#/$defs/node"}
+    with pytest.raises(ValueError, match="ref"):
+        compile_check(schema)
+
+
+def test_property_names_with_quotes_and_newlines_are_checked_literally() -> None:
+    """Property names are data, not code: quotes and newlines in them are matched exactly."""
+    check = compile_check(
+        {"required": ["a'b\"c"], "properties": {"a'b\"c": {"type": "string"}, "x\ny": {"const": 1}}}
+    )
+    verdict = [check({"a'b\"c": "s"}), check({"a'b\"c": 1}), check({}), check({"a'b\"c": "s", "x\ny": 2})]
+    assert verdict == [True, False, False, False]
 
 
 def test_compile_check_accepts_the_bundled_account_schema() -> None:

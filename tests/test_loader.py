@@ -93,10 +93,30 @@ def test_yaml11_number_forms_stay_strings(text: str, expected: str) -> None:
     assert load(f"a: {text}\n").data == {"a": expected}
 
 
-def test_leading_zero_octal_is_not_silently_read_as_decimal_ten() -> None:
-    """`010` (octal 8 in YAML 1.1) is not silently read as the number 10."""
-    document, problems = parse_yaml("a: 010\n", file=FILE)
-    assert document is None or document.data == {"a": "010"}, (document, problems)
+@pytest.mark.parametrize(
+    "text", ["010", "-010", "00", "007.5"], ids=["octal-010", "negative-010", "double-zero", "padded-fraction"]
+)
+def test_leading_zero_numbers_stay_strings(text: str) -> None:
+    """`010` (octal 8 in YAML 1.1, 10 in YAML 1.2) and other zero-padded forms are not guessed."""
+    assert load(f"a: {text}\n").data == {"a": text}
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("0", Decimal(0)), ("-0", Decimal("-0")), ("0.5", Decimal("0.5")), ("0e3", Decimal("0E+3"))],
+    ids=["zero", "negative-zero", "zero-point-five", "zero-exponent"],
+)
+def test_a_single_leading_zero_is_still_a_number(text: str, expected: Decimal) -> None:
+    """Zero itself and `0.x` fractions remain decimals."""
+    data = load(f"a: {text}\n").data
+    assert (data, str(data["a"])) == ({"a": expected}, str(expected))
+
+
+def test_explicit_int_tag_does_not_read_leading_zero_octal_as_ten() -> None:
+    """`!!int 010` is not silently read as 10 (YAML 1.1 reads it as octal 8): refused or 8."""
+    document, problems = parse_yaml("a: !!int 010\n", file=FILE)
+    data = document.data if document is not None else None
+    assert data != {"a": Decimal(10)}, problems
 
 
 # --- booleans, strings, null -------------------------------------------------------------
@@ -149,16 +169,20 @@ def test_quoted_numbers_stay_strings() -> None:
     assert load("a: '1.5'\nb: \"3\"\n").data == {"a": "1.5", "b": "3"}
 
 
-def test_explicit_bool_tag_on_yes_does_not_flip_its_meaning() -> None:
-    """`!!bool yes` is read as YAML 1.1 reads it (true) or refused, never as False."""
-    document, problems = parse_yaml("a: !!bool yes\n", file=FILE)
-    data = document.data if document is not None else None
-    assert data != {"a": False}, problems
+@pytest.mark.parametrize("word", ["yes", "maybe", "1"], ids=["yes", "maybe", "one"])
+def test_explicit_bool_tag_on_a_non_boolean_word_is_refused(word: str) -> None:
+    """`!!bool` on anything but true/false is refused at the value, never guessed as False."""
+    assert refuse(f"a: !!bool {word}\n") == [f"{FILE}:1:4: $.a: `{word}` is not a boolean; write true or false"]
 
 
-def test_explicit_bool_tag_on_a_non_boolean_word_is_refused() -> None:
-    """`!!bool maybe` is refused at the value instead of being guessed as False."""
-    document, problems = parse_yaml("a: !!bool maybe\n", file=FILE)
+def test_explicit_bool_tag_on_true_is_a_boolean() -> None:
+    """`!!bool TRUE` is the boolean it spells."""
+    assert load("a: !!bool TRUE\nb: !!bool false\n").data == {"a": True, "b": False}
+
+
+def test_explicit_null_tag_on_a_word_is_not_silently_none() -> None:
+    """`!!null foo` is refused at the value instead of dropping `foo` for None."""
+    document, problems = parse_yaml("a: !!null foo\n", file=FILE)
     data = document.data if document is not None else None
     assert (data, [(p.line, p.col, p.json_path) for p in problems]) == (None, [(1, 4, "$.a")])
 
@@ -355,13 +379,13 @@ def test_invalid_yaml_problem_renders_with_position() -> None:
 
 
 def test_control_character_is_a_problem_not_an_exception() -> None:
-    """A non-printable character is reported as invalid YAML instead of raising ReaderError."""
-    document, problems = parse_yaml("a: \x07\n", file=FILE)
-    assert document is None
-    assert [(p.file, p.json_path, p.message.split(":")[0]) for p in problems] == [
-        (FILE, "$", "invalid YAML")
+    """A non-printable character is one located problem instead of a ReaderError."""
+    assert refuse("a: \x07\n") == [
+        f"{FILE}:1:4: $: invalid YAML: the character #x0007 is not allowed in YAML text"
     ]
-    assert "#x0007" in problems[0].message
+    assert refuse("a: b\n\x00\n") == [
+        f"{FILE}:2:1: $: invalid YAML: the character #x0000 is not allowed in YAML text"
+    ]
 
 
 @pytest.mark.parametrize(

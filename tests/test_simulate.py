@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -25,6 +26,21 @@ def write_loan(tmp_path: Path, balance: str) -> Path:
     path = tmp_path / "loan.json"
     path.write_text(json.dumps(account))
     return path
+
+
+def simulate_empty_wallet(tmp_path: Path, prices: Path) -> tuple[int, Any]:
+    """The JSON timeline of the example loan with nothing in its spot wallet."""
+    code, out, _ = run(
+        "simulate",
+        str(write_loan(tmp_path, "0")),
+        "--prices",
+        str(prices),
+        "--policies",
+        str(POLICIES),
+        "--format",
+        "json",
+    )
+    return code, json.loads(out)
 
 
 def test_loan_timeline_with_top_ups() -> None:
@@ -62,17 +78,7 @@ def test_retries_happen_between_price_points_until_disabled(tmp_path: Path) -> N
         )
         + "\n"
     )
-    code, out, _ = run(
-        "simulate",
-        str(write_loan(tmp_path, "0")),
-        "--prices",
-        str(prices),
-        "--policies",
-        str(POLICIES),
-        "--format",
-        "json",
-    )
-    timeline = json.loads(out)
+    code, timeline = simulate_empty_wallet(tmp_path, prices)
     rows = [(e["at"], e["trigger"], e["top_up"], e["next_state"]["failed_attempts"]) for e in timeline["entries"]]
     assert code == 0
     assert rows == [
@@ -95,17 +101,7 @@ def test_loan_liquidation_ends_the_walk(tmp_path: Path) -> None:
         "timestamp,asset,price\n2020-07-25T00:00:00Z,BTC,9000\n2020-07-26T00:00:00Z,BTC,5000\n"
         "2020-07-27T00:00:00Z,BTC,9000\n"
     )
-    code, out, _ = run(
-        "simulate",
-        str(write_loan(tmp_path, "0")),
-        "--prices",
-        str(prices),
-        "--policies",
-        str(POLICIES),
-        "--format",
-        "json",
-    )
-    timeline = json.loads(out)
+    code, timeline = simulate_empty_wallet(tmp_path, prices)
     assert (code, timeline["ended"]) == (0, "liquidation")
     assert [(e["trigger"], e["status"]) for e in timeline["entries"]] == [
         ("price", "margin_call"),
