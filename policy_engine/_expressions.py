@@ -42,7 +42,7 @@ from typing import Any, cast
 
 from simpleeval import SimpleEval
 
-from ._numbers import MAX_MAGNITUDE, in_range, quantum
+from ._numbers import MAX_MAGNITUDE, WIDE_CONTEXT, in_range, quantum
 from .errors import did_you_mean
 
 MAX_SOURCE_LENGTH = 2_000
@@ -76,7 +76,8 @@ _EXAMPLE_CALLS = {"min": "min(a, b)", "max": "max(a, b)", "abs": "abs(a)"}
 
 def _rounding_function(mode: str) -> Callable[[Decimal, Decimal], Decimal]:
     def round_to(value: Decimal, places: Decimal) -> Decimal:
-        return value.quantize(quantum(int(places)), rounding=mode)
+        # rounding to N places needs room for N digits past the integer part
+        return value.quantize(quantum(int(places)), rounding=mode, context=WIDE_CONTEXT)
 
     return round_to
 
@@ -406,7 +407,9 @@ class _Codegen(ast.NodeTransformer):
             quantize = ast.Attribute(value=self.visit(value), attr="quantize", ctx=ast.Load())
             mode = self._bind(ROUNDING_FUNCTIONS[name], node)
             step = self._bind(quantum(int(cast(Decimal, places.value))), node)
-            call = ast.Call(func=quantize, args=[step], keywords=[ast.keyword(arg="rounding", value=mode)])
+            wide = self._bind(WIDE_CONTEXT, node)
+            keywords = [ast.keyword(arg="rounding", value=mode), ast.keyword(arg="context", value=wide)]
+            call = ast.Call(func=quantize, args=[step], keywords=keywords)
             return ast.copy_location(call, node)
         node.func = self._bind({"min": min, "max": max, "abs": abs}[name], node.func)
         node.args = [self.visit(arg) for arg in node.args]

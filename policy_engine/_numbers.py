@@ -39,8 +39,8 @@ def is_integer(value: object) -> bool:
 def parse_decimal(value: object) -> Decimal | None:
     """The Decimal that a JSON number or a decimal string stands for, or None."""
     if type(value) is str:
-        # Decimal() accepts surrounding spaces and `1_000`; account amounts may not.
-        if "_" in value or value != value.strip():
+        # Decimal() accepts surrounding spaces, `1_000` and non-ASCII digits; account amounts may not.
+        if "_" in value or value != value.strip() or not value.isascii():
             return None
         try:
             number = Decimal(value)

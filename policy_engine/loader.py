@@ -23,6 +23,7 @@ from typing import Any
 
 import yaml
 
+from ._numbers import MAX_MAGNITUDE, in_range
 from .errors import JsonPath, Problem, format_json_path
 from .model import Mark, YamlDocument
 
@@ -188,8 +189,8 @@ class _Builder:
         except InvalidOperation:
             self.problem(node, path, f"`{text}` is not a decimal number")
             return None
-        if not value.is_finite():
-            self.problem(node, path, f"`{text}` is not a finite number")
+        if not in_range(value):
+            self.problem(node, path, f"`{text}` is out of range (at most 1e{MAX_MAGNITUDE} in size)")
             return None
         return value
 

@@ -110,6 +110,8 @@ LIABILITIES = with_extra_keys(
         {"asset": SYMBOLS, "principal": NON_NEGATIVE, "interest": NON_NEGATIVE, "price": POSITIVE}
     )
 )
+
+
 def accounts(min_items: int) -> st.SearchStrategy[dict[str, Any]]:
     """Valid accounts with at least `min_items` assets and liabilities, and some extra keys."""
     return with_extra_keys(
@@ -122,7 +124,7 @@ def accounts(min_items: int) -> st.SearchStrategy[dict[str, Any]]:
                     st.text(min_size=1, max_size=10),
                 ),
                 "leverage": st.one_of(
-                    st.integers(1, 100), st.integers(1, 100).map(lambda n: Decimal(n).quantize(1))
+                    st.integers(1, 100), st.integers(1, 100).map(lambda n: Decimal(f"{n}.0"))
                 ),
                 "assets": st.lists(ASSETS, min_size=min_items, max_size=3),
                 "liabilities": st.lists(LIABILITIES, min_size=min_items, max_size=3),
@@ -130,6 +132,7 @@ def accounts(min_items: int) -> st.SearchStrategy[dict[str, Any]]:
             optional={"execution_prices": st.dictionaries(SYMBOLS, POSITIVE, max_size=3)},
         )
     )
+
 
 TRICKY_VALUES = st.one_of(
     st.sampled_from(
@@ -313,9 +316,10 @@ DICT_PATHS: list[JsonPath] = [()] + [
 ]
 
 
-def _mismatches(accounts: list[tuple[str, object]]) -> list[tuple[str, bool, bool]]:
+def _mismatches(edits: list[tuple[str, object]]) -> list[tuple[str, bool, bool]]:
+    """The edits on which the two validators disagree, with both verdicts."""
     found = []
-    for name, account in accounts:
+    for name, account in edits:
         fast, slow = verdicts(account)
         if fast != slow:
             found.append((name, fast, slow))
@@ -345,7 +349,6 @@ def test_every_added_key_gets_one_verdict(path: JsonPath) -> None:
 
 
 # --- targeted mutations -----------------------------------------------------------------
-
 
 QUANTITY = ("assets", 0, "quantity")
 PRICE = ("assets", 0, "price")
@@ -467,8 +470,10 @@ def test_compile_check_refuses_unsupported_keywords(schema: dict[str, Any], mess
 def test_compile_check_refuses_a_recursive_reference_cleanly() -> None:
     """A self-referencing `$ref` is refused with a ValueError, not a RecursionError or a skipped check."""
     schema = {"$defs": {"node": {"type": "array", "items": {"$ref": "#/$defs/node"}}}, "$ref": "#/$defs/node"}
-    with pytest.raises(ValueError, match="ref"):
+    message = "recursive $ref #/$defs/node is not supported: references are expanded inline"
+    with pytest.raises(ValueError, match=re.escape(message)) as raised:
         compile_check(schema)
+    assert str(raised.value) == message
 
 
 def test_property_names_with_quotes_and_newlines_are_checked_literally() -> None:

@@ -112,11 +112,12 @@ def test_a_single_leading_zero_is_still_a_number(text: str, expected: Decimal) -
     assert (data, str(data["a"])) == ({"a": expected}, str(expected))
 
 
-def test_explicit_int_tag_does_not_read_leading_zero_octal_as_ten() -> None:
-    """`!!int 010` is not silently read as 10 (YAML 1.1 reads it as octal 8): refused or 8."""
-    document, problems = parse_yaml("a: !!int 010\n", file=FILE)
-    data = document.data if document is not None else None
-    assert data != {"a": Decimal(10)}, problems
+@pytest.mark.parametrize("tag", ["!!int", "!!float"])
+def test_explicit_number_tag_does_not_read_leading_zero_octal_as_ten(tag: str) -> None:
+    """`!!int 010` is refused, not silently read as 10 (YAML 1.1 reads it as octal 8)."""
+    assert refuse(f"a: {tag} 010\n") == [
+        f"{FILE}:1:4: $.a: `010` is not a decimal number (no leading zeros, no 0x, 0o or _)"
+    ]
 
 
 # --- booleans, strings, null -------------------------------------------------------------
@@ -180,11 +181,14 @@ def test_explicit_bool_tag_on_true_is_a_boolean() -> None:
     assert load("a: !!bool TRUE\nb: !!bool false\n").data == {"a": True, "b": False}
 
 
-def test_explicit_null_tag_on_a_word_is_not_silently_none() -> None:
+def test_explicit_null_tag_on_a_word_is_refused() -> None:
     """`!!null foo` is refused at the value instead of dropping `foo` for None."""
-    document, problems = parse_yaml("a: !!null foo\n", file=FILE)
-    data = document.data if document is not None else None
-    assert (data, [(p.line, p.col, p.json_path) for p in problems]) == (None, [(1, 4, "$.a")])
+    assert refuse("a: !!null foo\n") == [f"{FILE}:1:4: $.a: `foo` is not null; write null or ~"]
+
+
+def test_explicit_null_tag_on_a_null_form_is_none() -> None:
+    """`!!null ~` and `!!null null` are None."""
+    assert load("a: !!null ~\nb: !!null null\n").data == {"a": None, "b": None}
 
 
 # --- keys ------------------------------------------------------------------------------
