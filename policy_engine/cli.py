@@ -111,21 +111,22 @@ def _validate(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     return EXIT_OK
 
 
-def _read_account_text(name: str, stdin: TextIO) -> str:
+def _read_text(name: str, stdin: TextIO, *, what: str = "account") -> str:
+    """A file's text, or stdin's for `-`; a byte-order mark is dropped."""
     if name == "-":
-        return stdin.read()
+        return stdin.read().removeprefix("\ufeff")
     try:
-        return Path(name).read_text(encoding="utf-8")
+        return Path(name).read_text(encoding="utf-8-sig")
     except OSError as error:
-        raise AccountError([Problem(file=name, message=f"cannot read the account: {error.strerror}")]) from error
+        raise AccountError([Problem(file=name, message=f"cannot read the {what}: {error.strerror}")]) from error
     except UnicodeDecodeError as error:
-        raise AccountError([Problem(file=name, message="the account is not UTF-8 text")]) from error
+        raise AccountError([Problem(file=name, message=f"the {what} is not UTF-8 text")]) from error
 
 
 def _read_account(name: str, stdin: TextIO) -> tuple[Any, str]:
     """The parsed account and the name errors cite for it."""
     source = "<stdin>" if name == "-" else name
-    text = _read_account_text(name, stdin)
+    text = _read_text(name, stdin)
     yaml = None if name == "-" else Path(name).suffix.lower() in (".yaml", ".yml")
     return parse_account(text, source=source, yaml=yaml), source
 
@@ -176,8 +177,10 @@ def _evaluate(args: argparse.Namespace, stdin: TextIO, stdout: TextIO, stderr: T
 
 def _simulate(args: argparse.Namespace, stdin: TextIO, stdout: TextIO) -> int:
     engine = load(*(args.policies or ["policies"]))
+    if args.account == "-" and args.prices == "-":
+        raise AccountError([Problem(file="--prices", message="the account and the price path cannot both be stdin")])
     account, source = _read_account(args.account, stdin)
-    path = read_price_path(_read_account_text(args.prices, stdin), source=args.prices)
+    path = read_price_path(_read_text(args.prices, stdin, what="price path"), source=args.prices)
     timeline = simulate(engine, account, path, source=source)
     stdout.write(
         canonical_json(timeline, indent=2)

@@ -19,7 +19,7 @@ import jsonschema
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
-from ._numbers import is_integer, is_number, parse_decimal, parse_instant
+from ._numbers import in_range, is_integer, is_number, parse_decimal, parse_instant
 from .errors import JsonPath, Problem, did_you_mean, format_json_path
 
 # Installed wheels carry the schemas inside the package; a source checkout keeps
@@ -36,7 +36,7 @@ def _decimal_format(predicate: Callable[[Decimal], bool]) -> Callable[[object], 
         if type(instance) is not str and (isinstance(instance, bool) or not isinstance(instance, int | Decimal)):
             return True  # `type` reports wrong types; formats only judge the value
         number = parse_decimal(instance)
-        return number is not None and predicate(number)
+        return number is not None and in_range(number) and predicate(number)
 
     return check
 
@@ -54,9 +54,9 @@ FORMATS: Mapping[str, Callable[[object], bool]] = {
 }
 
 FORMAT_EXPECTATIONS: Mapping[str, str] = {
-    "decimal": 'a decimal number (a string such as "12.5", or a JSON number)',
-    "non-negative-decimal": 'a decimal number >= 0 (a string such as "12.5", or a JSON number)',
-    "positive-decimal": 'a decimal number > 0 (a string such as "12.5", or a JSON number)',
+    "decimal": 'a decimal number of at most 1e60 (a string such as "12.5", or a JSON number)',
+    "non-negative-decimal": 'a decimal number >= 0, at most 1e60 (a string such as "12.5", or a JSON number)',
+    "positive-decimal": 'a decimal number > 0, at most 1e60 (a string such as "12.5", or a JSON number)',
     "instant": "an ISO 8601 date (2026-01-31) or date-time with an offset (2026-01-31T08:00:00Z)",
 }
 

@@ -17,11 +17,11 @@ import io
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from ._numbers import parse_decimal, parse_instant
+from ._numbers import in_range, iso, parse_decimal, parse_instant
 from .engine import Engine
 from .errors import AccountError, Problem
 from .products import BY_ACCOUNT_KIND
@@ -74,7 +74,8 @@ def read_price_path(text: str, *, source: str) -> list[PricePoint]:
     """Price points in time order; every bad row is reported, with its line."""
     problems: list[Problem] = []
     points: dict[datetime, dict[str, Decimal]] = {}
-    for number, row in _rows(text, source, problems):
+    first_seen: dict[tuple[datetime, str], tuple[int, Decimal]] = {}
+    for number, row in _rows(text.removeprefix("\ufeff"), source, problems):
         moment = parse_instant(str(row.get("timestamp", "")))
         price = parse_decimal(row.get("price"))
         asset = row.get("asset")
@@ -87,7 +88,7 @@ def read_price_path(text: str, *, source: str) -> list[PricePoint]:
                     message=f"expected an ISO 8601 date or date-time with an offset, got {row.get('timestamp')!r}",
                 )
             )
-        if price is None or price <= 0:
+        if price is None or price <= 0 or not in_range(price):
             problems.append(
                 Problem(
                     file=source,
@@ -99,6 +100,18 @@ def read_price_path(text: str, *, source: str) -> list[PricePoint]:
         if not isinstance(asset, str) or not asset:
             problems.append(Problem(file=source, line=number, json_path="$.asset", message="expected an asset symbol"))
         if moment is not None and price is not None and price > 0 and isinstance(asset, str) and asset:
+            moment = moment.astimezone(UTC)
+            seen = first_seen.setdefault((moment, asset), (number, price))
+            if seen[1] != price:
+                problems.append(
+                    Problem(
+                        file=source,
+                        line=number,
+                        json_path="$.price",
+                        message=f"{asset} at {iso(moment)} is priced {seen[1]} on line {seen[0]}"
+                        f" and {price} here; one instant has one price",
+                    )
+                )
             points.setdefault(moment, {})[asset] = price
     if problems:
         raise AccountError(problems)
@@ -109,12 +122,28 @@ def read_price_path(text: str, *, source: str) -> list[PricePoint]:
 
 def simulate(engine: Engine, account: Mapping[str, Any], path: list[PricePoint], *, source: str) -> dict[str, Any]:
     """The timeline of `account` along `path`: one entry per evaluation."""
-    product = BY_ACCOUNT_KIND.get(account.get("kind"))  # type: ignore[arg-type]  # None is handled below
+    given: object = account  # parsed input may be anything; the types only say what works
+    kind = given.get("kind") if isinstance(given, Mapping) else None
+    product = BY_ACCOUNT_KIND.get(kind) if isinstance(kind, str) else None
     if product is None:
         engine.evaluate(account, source=source)  # raises the AccountError that names the kinds there are
         raise AssertionError("unreachable: an unknown kind is an AccountError")
+    engine.evaluate(account, as_of=path[0].at, source=source)  # a bad account fails before the walk starts
+    priced = {asset for point in path for asset in point.prices}
+    held = product.assets(account)
+    if not priced & held:
+        raise AccountError(
+            [
+                Problem(
+                    file=source,
+                    message=f"the price path prices {', '.join(sorted(priced))} but"
+                    f" none of the account's assets ({', '.join(sorted(held))})",
+                )
+            ]
+        )
     entries: list[dict[str, Any]] = []
     previous_status: str | None = None
+    truncated: list[datetime] = []
     state: Mapping[str, Any] = account
     for index, point in enumerate(path):
         following = path[index + 1].at if index + 1 < len(path) else None
@@ -135,23 +164,31 @@ def simulate(engine: Engine, account: Mapping[str, Any], path: list[PricePoint],
             entries.append(entry)
             advanced = product.advance(state, decision.outcome)
             if advanced is None:
-                return _timeline(account, entries, state, ended="liquidation")
+                return _timeline(account, entries, state, ended="liquidation", truncated=truncated)
             state = advanced
             wake = product.wake_at(decision.outcome)
             if wake is None or wake <= moment or (following is not None and wake >= following):
                 break
             moment, reason = wake, "retry"
-    return _timeline(account, entries, state, ended="end_of_path")
+        else:
+            truncated.append(point.at)  # more retries due before the next price point than are simulated
+    return _timeline(account, entries, state, ended="end_of_path", truncated=truncated)
 
 
 def _timeline(
-    account: Mapping[str, Any], entries: list[dict[str, Any]], state: Mapping[str, Any], ended: str
+    account: Mapping[str, Any],
+    entries: list[dict[str, Any]],
+    state: Mapping[str, Any],
+    *,
+    ended: str,
+    truncated: list[datetime] | None = None,
 ) -> dict[str, Any]:
     return {
         "account": {"kind": account.get("kind"), "id": account.get("account_id")},
         "ended": ended,
         "entries": entries,
         "final_account": state,
+        "retries_cut_short_after": truncated or [],
     }
 
 
@@ -162,6 +199,12 @@ def timeline_text(timeline: Mapping[str, Any]) -> str:
         f"Simulation of {account['id']} ({account['kind']}): {len(timeline['entries'])} evaluations,"
         f" ended by {str(timeline['ended']).replace('_', ' ')}"
     ]
+    if timeline["retries_cut_short_after"]:
+        lines.append(
+            f"note: more than {MAX_WAKEUPS_PER_INTERVAL} retries fell due after "
+            + ", ".join(timeline["retries_cut_short_after"])
+            + "; the rest of those intervals was skipped"
+        )
     for entry in timeline["entries"]:
         changed = f" (was {entry['status_changed_from']})" if entry["status_changed_from"] else ""
         notes = "; ".join(entry["notes"])

@@ -93,8 +93,8 @@ liabilities: [{asset: USDC, principal: 40000, interest: 0, price: 1}]
          " did you mean `isolated`?"),
         ('{"kind": "spot-margin", "account_id": "x", "mode": "isolated", "leverage": 3,'
          ' "assets": [{"asset": "BTC", "quantity": "ten", "price": "1"}], "liabilities": []}',
-         '<stdin>: $.assets[0].quantity: expected a decimal number >= 0 (a string such as "12.5", or a JSON'
-         " number), got string 'ten'"),
+         "<stdin>: $.assets[0].quantity: expected a decimal number >= 0, at most 1e60"
+         ' (a string such as "12.5", or a JSON number), got string \'ten\''),
         ('{"kind": "spot-margin", "account_id": "x", "mode": "isolated", "leverage": NaN,'
          ' "assets": [], "liabilities": []}', "<stdin>: $: invalid JSON: NaN is not a finite number"),
     ],

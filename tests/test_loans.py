@@ -307,7 +307,7 @@ def test_top_up_never_increases_ltv(
 
 
 @settings(max_examples=200, deadline=None)
-@given(quantity=quantities, price=prices, ltv=st.decimals(min_value=D("0.8"), max_value=D("0.95"), places=4))
+@given(quantity=quantities, price=prices, ltv=st.decimals(min_value=D("0.8"), max_value=D("0.8999"), places=4))
 def test_full_top_up_restores_the_initial_ltv(engine: Engine, quantity: Decimal, price: Decimal, ltv: Decimal) -> None:
     """After a full top-up the collateral is the exact need to the asset's precision, and LTV compares as 65%."""
     principal = quantity * price * ltv
@@ -341,3 +341,72 @@ def test_never_more_failed_attempts_than_configured(engine: Engine, gaps: list[i
         assert attempts_in_streak <= 6
         assert top_up["next_state"]["failed_attempts"] <= 6
         account["auto_top_up"]["state"] = dict(top_up["next_state"])
+
+
+def test_no_top_up_at_the_liquidation_level(engine: Engine) -> None:
+    """At or past liquidation the loan is liquidated: the bundled condition does not top up there."""
+    outcome = engine.evaluate(loan(price="5000"), as_of=T0).outcome
+    top_up = outcome["top_up"]
+    assert (outcome["status"], top_up["triggered"], top_up["action"], top_up["status_after"]) == (
+        "liquidation",
+        False,
+        "none",
+        "liquidation",
+    )
+
+
+def test_recovery_ends_a_failure_streak(engine: Engine) -> None:
+    """When the LTV falls back below the call level, the next margin call starts a fresh count."""
+    recovered = engine.evaluate(loan(price="12000", state=state(failed=4, last=T0)), as_of=T0 + timedelta(days=1))
+    assert dict(recovered.outcome["top_up"]["next_state"]) == {
+        "failed_attempts": 0,
+        "last_attempt_at": T0.isoformat(),
+        "succeeded_before": False,
+        "disabled": False,
+    }
+
+
+def test_an_over_count_reads_as_used_up(engine: Engine) -> None:
+    """A state with more failures than max_attempts is disabled, never an extra attempt."""
+    top_up = engine.evaluate(loan(balance="0", state=state(failed=10, last=T0)), as_of=T0 + timedelta(days=1)).outcome[
+        "top_up"
+    ]
+    assert (top_up["action"], top_up["attempted"], top_up["next_state"]["failed_attempts"]) == ("disabled", False, 10)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            {"auto_top_up": {"enabled": True, "events": [{"type": "manual_top_up"}]}},
+            "account: $.auto_top_up.events[0]: a manual top-up needs the `quantity` it added to the collateral",
+        ),
+        (
+            {"loan": {"asset": "BTC", "principal": "1", "interest": "0"}},
+            "account: $.collateral.asset: the collateral cannot be the borrowed asset `BTC`: its LTV would never"
+            " move with the price",
+        ),
+        (
+            {"auto_top_up": {"enabled": True, "state": state(failed=1, last=T0 + timedelta(days=2))}},
+            "account: $.auto_top_up.state.last_attempt_at: the last attempt (2020-07-27T12:00:00+00:00) is later"
+            " than the time of this decision (2020-07-25T12:00:00Z); pass a later as_of",
+        ),
+    ],
+    ids=["manual-top-up-without-quantity", "same-asset", "time-going-backwards"],
+)
+def test_inconsistent_accounts_are_refused(engine: Engine, change: dict[str, Any], message: str) -> None:
+    """Inputs that cannot describe a real loan are input errors, not guesses."""
+    account = {**loan(), **change}
+    with pytest.raises(policy_engine.AccountError) as raised:
+        engine.evaluate(account, as_of=T0)
+    assert [str(p) for p in raised.value.problems] == [message]
+
+
+def test_times_are_utc(engine: Engine) -> None:
+    """An as_of with an offset gives UTC times in the next state and the retry time."""
+    top_up = engine.evaluate(loan(balance="0"), as_of="2020-07-25T14:00:00+02:00").outcome["top_up"]
+    assert (top_up["next_state"]["last_attempt_at"], top_up["next_attempt_at"]) == (
+        "2020-07-25T12:00:00Z",
+        T0 + timedelta(hours=12),
+    )
+    assert str(top_up["next_attempt_at"].tzinfo) == "UTC"

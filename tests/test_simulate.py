@@ -182,3 +182,49 @@ def test_events_from_the_command_line() -> None:
         "evaluate", str(EXAMPLES / "margin-a-regular.json"), "--policies", str(POLICIES), "--event", "reset"
     )
     assert (code, err_text.splitlines()[0]) == (2, "--event: $: events apply to crypto-loan accounts only")
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (
+            "timestamp,asset,price\n2026-02-01T00:00:00Z,BTC,50000\n2026-02-01T02:00:00+02:00,BTC,51000\n",
+            "prices.csv:3:0: $.price: BTC at 2026-02-01T00:00:00Z is priced 50000 on line 2 and 51000 here;"
+            " one instant has one price",
+        ),
+        (
+            "timestamp,asset,price\n2026-02-01,ETH,3000\n",
+            "<account>: $: the price path prices ETH but none of the account's assets (BTC, USDC)",
+        ),
+    ],
+    ids=["conflicting-duplicate", "prices-nothing-held"],
+)
+def test_price_paths_that_would_mislead(tmp_path: Path, content: str, expected: str) -> None:
+    """Two prices for one instant, or a path that never prices the account, are refused."""
+    prices = tmp_path / "prices.csv"
+    prices.write_text(content)
+    code, _, err = run(
+        "simulate", str(EXAMPLES / "margin-a-regular.json"), "--prices", str(prices), "--policies", str(POLICIES)
+    )
+    first = (
+        err.splitlines()[0]
+        .replace(str(tmp_path) + "/", "")
+        .replace(str(EXAMPLES / "margin-a-regular.json"), "<account>")
+    )
+    assert (code, first) == (2, expected)
+
+
+def test_byte_order_mark_and_a_non_object_account(tmp_path: Path) -> None:
+    """A UTF-8 BOM is dropped; an account that is not an object is an input error, not a crash."""
+    prices = tmp_path / "prices.csv"
+    prices.write_text("\ufefftimestamp,asset,price\n2026-02-01,BTC,50000\n", encoding="utf-8")
+    assert (
+        run("simulate", str(EXAMPLES / "margin-a-regular.json"), "--prices", str(prices), "--policies", str(POLICIES))[
+            0
+        ]
+        == 0
+    )
+    account = tmp_path / "list.json"
+    account.write_text("[1, 2]")
+    code, _, err = run("simulate", str(account), "--prices", str(prices), "--policies", str(POLICIES))
+    assert (code, err.splitlines()[0]) == (2, f"{account}: $: expected an object (an account), got an array")

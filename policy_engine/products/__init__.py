@@ -54,6 +54,8 @@ class Product:
     """The account after the decision's effects, or None when the decision ends it (liquidation)."""
     summarize: Callable[[Outcome], dict[str, Any]]
     """One timeline entry: `status`, `figure` (the deciding ratio as text), `notes` and key values."""
+    assets: Callable[[Account], frozenset[str]]
+    """The asset symbols whose prices the account's decision depends on."""
     wake_at: Callable[[Outcome], datetime | None]
     """When the account must be evaluated again even if prices do not change (a retry that is due)."""
 

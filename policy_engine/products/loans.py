@@ -31,7 +31,7 @@ from string import Template
 from types import MappingProxyType
 from typing import Any
 
-from .._expressions import ExprType
+from .._expressions import Expression, ExprType
 from .._numbers import WIDE_CONTEXT, iso, parse_instant, quantum
 from ..compiler import StatusTable, compile_status_table, expression_at, rounding_at, run
 from ..errors import AccountError, Problem, did_you_mean, format_json_path
@@ -80,7 +80,7 @@ class TopUpRules:
 
 
 def _percent(ltv: Decimal) -> str:
-    return f"{(ltv * HUNDRED).quantize(PERCENT)}%"
+    return f"{(ltv * HUNDRED).quantize(PERCENT, context=WIDE_CONTEXT):f}%"
 
 
 def _problem(source: str, path: tuple[str | int, ...], message: str, suggestion: str | None = None) -> Problem:
@@ -105,7 +105,7 @@ class CompiledLoanPolicy:
     def evaluate(
         self, account: Mapping[str, Any], *, source: str, as_of: datetime | None = None
     ) -> tuple[Mapping[str, Any], Trace]:
-        now = as_of or datetime.now(UTC)
+        now = (as_of or datetime.now(UTC)).astimezone(UTC)
         thresholds, loan_asset, collateral_asset, prices = self._read(account, source)
         loan = account["loan"]
         settings = account.get("auto_top_up") or {"enabled": False}
@@ -144,9 +144,25 @@ class CompiledLoanPolicy:
         steps.append((self.steps["trigger"], triggered))
         precision = quantum(self.precisions[collateral_asset])
         required = (debt_value / collateral_price) / thresholds.values["initial_ltv"] - quantity
-        required = max(required.quantize(precision, rounding=self.top_up.quantity_rounding, context=WIDE_CONTEXT), ZERO)
+        required = required.quantize(precision, rounding=self.top_up.quantity_rounding, context=WIDE_CONTEXT)
+        if required <= 0:
+            required = ZERO  # also turns a rounded -0E-8 into a plain 0
         balance = Decimal((account.get("spot_balances") or {}).get(collateral_asset, 0))
-        top_up = self._top_up(enabled=enabled and triggered, state=state, now=now, required=required, balance=balance)
+        last_attempt = parse_instant(state["last_attempt_at"]) if state["last_attempt_at"] else None
+        if last_attempt is not None and now < last_attempt:
+            raise AccountError(
+                [
+                    _problem(
+                        source,
+                        ("auto_top_up", "state", "last_attempt_at"),
+                        f"the last attempt ({state['last_attempt_at']}) is later than the time of"
+                        f" this decision ({iso(now)}); pass a later as_of",
+                    )
+                ]
+            )
+        top_up = self._top_up(
+            enabled=enabled, triggered=triggered, state=state, now=now, required=required, balance=balance
+        )
         moved = top_up["quantity"]
         ltv_after = debt_value / ((quantity + moved) * collateral_price)
         after_env = {
@@ -220,6 +236,25 @@ class CompiledLoanPolicy:
                     did_you_mean(collateral_asset, table),
                 )
             )
+        events = (account.get("auto_top_up") or {}).get("events") or ()
+        for index, event in enumerate(events):
+            if event["type"] == "manual_top_up" and "quantity" not in event:
+                problems.append(
+                    _problem(
+                        source,
+                        ("auto_top_up", "events", index),
+                        "a manual top-up needs the `quantity` it added to the collateral",
+                    )
+                )
+        if loan_asset == collateral_asset:
+            problems.append(
+                _problem(
+                    source,
+                    ("collateral", "asset"),
+                    f"the collateral cannot be the borrowed"
+                    f" asset `{loan_asset}`: its LTV would never move with the price",
+                )
+            )
         prices = {asset: Decimal(price) for asset, price in account["prices"].items()}
         for field, asset in (("loan", loan_asset), ("collateral", collateral_asset)):
             if asset not in prices:
@@ -235,7 +270,7 @@ class CompiledLoanPolicy:
         applied = []
         for event in events:
             if event["type"] == "manual_top_up":
-                added = Decimal(event["quantity"]) if "quantity" in event else ZERO
+                added = Decimal(event["quantity"])
                 quantity += added
                 state.update(failed_attempts=0, succeeded_before=True, disabled=False)
                 applied.append(MappingProxyType({"type": "manual_top_up", "quantity": added}))
@@ -245,33 +280,45 @@ class CompiledLoanPolicy:
         return quantity, tuple(applied)
 
     def _top_up(
-        self, *, enabled: bool, state: dict[str, Any], now: datetime, required: Decimal, balance: Decimal
+        self,
+        *,
+        enabled: bool,
+        triggered: bool,
+        state: dict[str, Any],
+        now: datetime,
+        required: Decimal,
+        balance: Decimal,
     ) -> dict[str, Any]:
-        """The action, the quantity moved and the next state."""
+        """The action, whether an attempt was made and how it went, the quantity moved, the next state."""
         rules = self.top_up
         result: dict[str, Any] = {
             "action": "none",
             "attempted": False,
+            "result": None,
             "quantity": ZERO,
             "next_attempt_at": None,
             "record_type": None,
         }
         failures = int(state["failed_attempts"])
+        if failures >= rules.max_attempts:
+            state["disabled"] = True  # an over-count from outside is read as used up
         last = parse_instant(state["last_attempt_at"]) if state["last_attempt_at"] else None
-        if enabled and state["disabled"]:
+        acting = enabled and triggered and required > 0
+        if enabled and not triggered and failures and not state["disabled"]:
+            state["failed_attempts"] = 0  # the LTV recovered: the failure streak is over
+        elif acting and state["disabled"]:
             result["action"] = "disabled"
-        elif enabled and required > 0 and failures and last is not None and now < last + rules.retry_interval:
+        elif acting and failures and last is not None and now < last + rules.retry_interval:
             result.update(action="retry_scheduled", next_attempt_at=last + rules.retry_interval)
-        elif enabled and required > 0:
+        elif acting:
             moved = min(required, balance)
             partial = moved < required
             succeeded = moved > 0 and (not partial or rules.partial_is_success)
             state["last_attempt_at"] = iso(now)
-            result["attempted"] = True
+            result.update(attempted=True, result="succeeded" if succeeded else "failed")
             if moved > 0:
-                result.update(
-                    action="partial_top_up" if partial else "top_up", quantity=moved, record_type=rules.record_type
-                )
+                action = "partial_top_up" if partial else "top_up"
+                result.update(action=action, quantity=moved, record_type=rules.record_type)
             if succeeded:
                 state.update(failed_attempts=0, succeeded_before=True)
             else:
@@ -289,14 +336,14 @@ class CompiledLoanPolicy:
         """The message for what this decision did; none while waiting or when already disabled."""
         if not top_up["attempted"]:
             return None
-        key = {
-            "top_up": "top_up",
-            "partial_top_up": "partial_top_up",
-            "retry_scheduled": "failed",
-            "disabled": "disabled",
-        }[top_up["action"]]
+        if top_up["result"] == "failed" and top_up["next_state"]["disabled"]:
+            key = "disabled"
+        elif top_up["action"] in ("top_up", "partial_top_up"):
+            key = top_up["action"]
+        else:
+            key = "failed"
         return self.top_up.notifications[key].safe_substitute(
-            quantity=str(top_up["quantity"]),
+            quantity=f"{top_up['quantity']:f}",
             asset=top_up["asset"],
             ltv_before=_percent(ltv_before),
             ltv_after=_percent(ltv_after),
@@ -382,7 +429,7 @@ def _templates(document: PolicyDocument) -> tuple[dict[str, Template], list[Prob
     return templates, problems
 
 
-def _step_specs(document: PolicyDocument, ltv_rounding: Rounding) -> dict[str, StepSpec]:
+def _step_specs(document: PolicyDocument, ltv_rounding: Rounding, when: Expression) -> dict[str, StepSpec]:
     return {
         "events": StepSpec(
             name="events", kind="input", description="events applied before evaluating", detail=_events_detail
@@ -415,10 +462,11 @@ def _step_specs(document: PolicyDocument, ltv_rounding: Rounding) -> dict[str, S
             name="auto_top_up.when",
             kind="rule",
             description="does the auto top-up condition hold?",
-            expression=document.data["auto_top_up"]["when"],
+            expression=when.source,
             source=document.source(("auto_top_up", "when")),
             path="$.auto_top_up.when",
-            inputs=("ltv", "margin_call_ltv"),
+            inputs=() if when.comparison else when.names,
+            comparison=when.comparison,
             roundings={"ltv": ltv_rounding},
         ),
         "top_up": StepSpec(
@@ -469,7 +517,7 @@ def compile_loans(document: PolicyDocument) -> tuple[CompiledLoanPolicy | None, 
         ltv_rounding=ltv_rounding,
         status_table=status_table,
         top_up=rules,
-        steps=_step_specs(document, ltv_rounding),
+        steps=_step_specs(document, ltv_rounding, when),
     )
     return compiled, []
 
@@ -501,14 +549,20 @@ def summarize(outcome: Mapping[str, Any]) -> dict[str, Any]:
     action = top_up["action"]
     if action in ("top_up", "partial_top_up"):
         notes.append(
-            f"{action.replace('_', ' ')} {top_up['quantity']} {top_up['asset']}"
+            f"{action.replace('_', ' ')} {top_up['quantity']:f} {top_up['asset']}"
             f" -> LTV {_percent(top_up['ltv_after_compared'])}"
         )
-    if action == "retry_scheduled":
-        what = "attempt failed" if top_up["attempted"] else "waiting"
-        notes.append(f"{what}; retry at {iso(top_up['next_attempt_at'])}")
-    if action == "disabled":
-        notes.append("auto top-up disabled" if top_up["attempted"] else "auto top-up is disabled")
+    if top_up["result"] == "failed":
+        disabled = top_up["next_state"]["disabled"]
+        notes.append(
+            "attempt failed; auto top-up disabled"
+            if disabled
+            else f"attempt failed; retry at {iso(top_up['next_attempt_at'])}"
+        )
+    elif action == "retry_scheduled":
+        notes.append(f"waiting; retry at {iso(top_up['next_attempt_at'])}")
+    elif action == "disabled":
+        notes.append("auto top-up is disabled")
     if top_up["status_after"] == "liquidation":
         notes.append("liquidation")
     return {
@@ -527,6 +581,10 @@ def wake_at(outcome: Mapping[str, Any]) -> datetime | None:
     return moment
 
 
+def assets(account: Mapping[str, Any]) -> frozenset[str]:
+    return frozenset((account["loan"]["asset"], account["collateral"]["asset"]))
+
+
 PRODUCT = Product(
     policy_kind="crypto-loan",
     account_kind="crypto-loan",
@@ -537,6 +595,7 @@ PRODUCT = Product(
     advance=advance,
     summarize=summarize,
     wake_at=wake_at,
+    assets=assets,
 )
 
 __all__ = ["PRODUCT", "CompiledLoanPolicy", "compile_loans"]

@@ -450,6 +450,10 @@ def wake_at(_outcome: Mapping[str, Any]) -> datetime | None:
     return None
 
 
+def assets(account: Mapping[str, Any]) -> frozenset[str]:
+    return frozenset(line["asset"] for field in ("assets", "liabilities") for line in account[field])
+
+
 PRODUCT = Product(
     policy_kind="margin-trading",
     account_kind="spot-margin",
@@ -460,6 +464,7 @@ PRODUCT = Product(
     advance=advance,
     summarize=summarize,
     wake_at=wake_at,
+    assets=assets,
 )
 
 __all__ = ["PRODUCT", "CompiledMarginPolicy", "compile_margin"]
