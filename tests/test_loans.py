@@ -268,6 +268,8 @@ def test_trace_cites_every_threshold_and_parameter(engine: Engine) -> None:
         "retry_interval_hours",
         "max_attempts",
         "partial_top_up",
+        "record_type",
+        "collateral_precision",
     }
     for parameter in cited:
         line = int(parameter["source"].rsplit(":", 1)[1])

@@ -388,7 +388,11 @@ def _compile_thresholds(
                             f" compared at that precision), got {value}",
                         )
                     )
-            provenance = {**common, **{names[key]: document.parameter(names[key], (*path, key)) for key in names}}
+            provenance = {
+                **common,
+                **{names[key]: document.parameter(names[key], (*path, key)) for key in names},
+                "collateral_precision": document.parameter("collateral_precision", ("assets", asset, "precision")),
+            }
             values = {names[key]: row[key] for key in names}
             table[asset] = Thresholds(
                 values=values, provenance=provenance, outcome=MappingProxyType({key: row[key] for key in names})
@@ -475,7 +479,15 @@ def _step_specs(document: PolicyDocument, ltv_rounding: Rounding, when: Expressi
             description="auto top-up: state machine, quantity to restore the initial LTV, next state",
             source=document.source(("auto_top_up",)),
             path="$.auto_top_up",
-            cites=("quantity_rounding", "retry_interval_hours", "max_attempts", "partial_top_up", "initial_ltv"),
+            cites=(
+                "quantity_rounding",
+                "collateral_precision",
+                "retry_interval_hours",
+                "max_attempts",
+                "partial_top_up",
+                "record_type",
+                "initial_ltv",
+            ),
         ),
     }
 
@@ -486,7 +498,7 @@ def compile_loans(document: PolicyDocument) -> tuple[CompiledLoanPolicy | None, 
     top = ("auto_top_up",)
     common = {
         name: document.parameter(name, (*top, name))
-        for name in ("quantity_rounding", "retry_interval_hours", "max_attempts", "partial_top_up")
+        for name in ("quantity_rounding", "retry_interval_hours", "max_attempts", "partial_top_up", "record_type")
     }
     common["ltv_rounding"] = document.parameter("ltv_rounding", ("ltv",))
     loan_types, problems = _compile_thresholds(document, ltv_rounding, common)
