@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
 from .model import Parameter, Rounding
@@ -104,7 +103,3 @@ class Trace:
     def to_list(self) -> list[dict[str, Any]]:
         return [spec.render(value, self.env, self.provenance) for spec, value in self.steps]
 
-
-def decimal_text(value: Decimal) -> str:
-    """A Decimal as plain text without exponent: `Decimal('4.4E+5')` is `440000`."""
-    return format(value, "f")
