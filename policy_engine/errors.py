@@ -76,6 +76,11 @@ class Problem:
         }
 
 
+def problem_at(file: str, path: JsonPath, message: str, suggestion: str | None = None) -> Problem:
+    """A problem at a JSON path of an input without positions (a parsed account)."""
+    return Problem(file=file, json_path=format_json_path(path), message=message, suggestion=suggestion)
+
+
 class PolicyEngineError(Exception):
     """Base of the package's errors: a non-empty, sorted tuple of problems."""
 

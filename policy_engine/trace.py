@@ -102,4 +102,3 @@ class Trace:
 
     def to_list(self) -> list[dict[str, Any]]:
         return [spec.render(value, self.env, self.provenance) for spec, value in self.steps]
-

@@ -34,7 +34,7 @@ from typing import Any
 from .._expressions import Expression, ExprType
 from .._numbers import WIDE_CONTEXT, iso, parse_instant, quantum
 from ..compiler import StatusTable, compile_status_table, expression_at, rounding_at, run
-from ..errors import AccountError, Problem, did_you_mean, format_json_path
+from ..errors import AccountError, Problem, did_you_mean, problem_at
 from ..model import Parameter, PolicyDocument, PolicyRef, Rounding
 from ..trace import Env, StepSpec, Trace
 from . import Product
@@ -81,10 +81,6 @@ class TopUpRules:
 
 def _percent(ltv: Decimal) -> str:
     return f"{(ltv * HUNDRED).quantize(PERCENT, context=WIDE_CONTEXT):f}%"
-
-
-def _problem(source: str, path: tuple[str | int, ...], message: str, suggestion: str | None = None) -> Problem:
-    return Problem(file=source, json_path=format_json_path(path), message=message, suggestion=suggestion)
 
 
 def _events_detail(_value: object, env: Env) -> Any:
@@ -152,7 +148,7 @@ class CompiledLoanPolicy:
         if last_attempt is not None and now < last_attempt:
             raise AccountError(
                 [
-                    _problem(
+                    problem_at(
                         source,
                         ("auto_top_up", "state", "last_attempt_at"),
                         f"the last attempt ({state['last_attempt_at']}) is later than the time of"
@@ -161,7 +157,13 @@ class CompiledLoanPolicy:
                 ]
             )
         top_up = self._top_up(
-            enabled=enabled, triggered=triggered, state=state, now=now, required=required, balance=balance
+            enabled=enabled,
+            triggered=triggered,
+            state=state,
+            last=last_attempt,
+            now=now,
+            required=required,
+            balance=balance,
         )
         moved = top_up["quantity"]
         ltv_after = debt_value / ((quantity + moved) * collateral_price)
@@ -207,7 +209,7 @@ class CompiledLoanPolicy:
         table = self.loan_types.get(loan_type)
         if table is None:
             problems.append(
-                _problem(
+                problem_at(
                     source,
                     ("loan_type",),
                     f"unknown loan type `{loan_type}`; expected one of {', '.join(sorted(self.loan_types))}",
@@ -218,7 +220,7 @@ class CompiledLoanPolicy:
         collateral_asset = account["collateral"]["asset"]
         if loan_asset not in self.precisions:
             problems.append(
-                _problem(
+                problem_at(
                     source,
                     ("loan", "asset"),
                     f"unknown asset `{loan_asset}`",
@@ -228,7 +230,7 @@ class CompiledLoanPolicy:
         thresholds = table.get(collateral_asset) if table is not None else None
         if table is not None and thresholds is None:
             problems.append(
-                _problem(
+                problem_at(
                     source,
                     ("collateral", "asset"),
                     f"`{collateral_asset}` is not accepted as collateral for"
@@ -240,7 +242,7 @@ class CompiledLoanPolicy:
         for index, event in enumerate(events):
             if event["type"] == "manual_top_up" and "quantity" not in event:
                 problems.append(
-                    _problem(
+                    problem_at(
                         source,
                         ("auto_top_up", "events", index),
                         "a manual top-up needs the `quantity` it added to the collateral",
@@ -248,7 +250,7 @@ class CompiledLoanPolicy:
                 )
         if loan_asset == collateral_asset:
             problems.append(
-                _problem(
+                problem_at(
                     source,
                     ("collateral", "asset"),
                     f"the collateral cannot be the borrowed"
@@ -258,7 +260,7 @@ class CompiledLoanPolicy:
         prices = {asset: Decimal(price) for asset, price in account["prices"].items()}
         for field, asset in (("loan", loan_asset), ("collateral", collateral_asset)):
             if asset not in prices:
-                problems.append(_problem(source, ("prices",), f"missing the price of the {field} asset `{asset}`"))
+                problems.append(problem_at(source, ("prices",), f"missing the price of the {field} asset `{asset}`"))
         if problems or thresholds is None:
             raise AccountError(problems)
         return thresholds, loan_asset, collateral_asset, prices
@@ -285,6 +287,7 @@ class CompiledLoanPolicy:
         enabled: bool,
         triggered: bool,
         state: dict[str, Any],
+        last: datetime | None,
         now: datetime,
         required: Decimal,
         balance: Decimal,
@@ -302,7 +305,6 @@ class CompiledLoanPolicy:
         failures = int(state["failed_attempts"])
         if failures >= rules.max_attempts:
             state["disabled"] = True  # an over-count from outside is read as used up
-        last = parse_instant(state["last_attempt_at"]) if state["last_attempt_at"] else None
         acting = enabled and triggered and required > 0
         if enabled and not triggered and failures and not state["disabled"]:
             state["failed_attempts"] = 0  # the LTV recovered: the failure streak is over

@@ -24,7 +24,7 @@ from typing import Any
 from .._expressions import ExprType
 from ..compiler import Derived, Rule, StatusTable, compile_derived, compile_status_table, rounding_at, run
 from ..decision import freeze
-from ..errors import AccountError, Problem, did_you_mean, format_json_path
+from ..errors import AccountError, Problem, did_you_mean, format_json_path, problem_at
 from ..model import Parameter, PolicyDocument, PolicyRef, Rounding
 from ..trace import Env, StepSpec, Trace
 from . import Product
@@ -100,7 +100,7 @@ class CompiledMarginPolicy:
         for asset in execution_prices:
             if asset not in self.assets:
                 problems.append(
-                    _account_problem(
+                    problem_at(
                         source,
                         ("execution_prices", asset),
                         f"unknown asset `{asset}`",
@@ -176,7 +176,7 @@ class CompiledMarginPolicy:
         mode = self.modes.get(mode_name)
         if mode is None:
             problems.append(
-                _account_problem(
+                problem_at(
                     source,
                     ("mode",),
                     f"unknown mode `{mode_name}`; expected one of {', '.join(sorted(self.modes))}",
@@ -188,7 +188,7 @@ class CompiledMarginPolicy:
         if tier is None:
             offered = ", ".join(str(leverage) for leverage in mode.tiers)
             problems.append(
-                _account_problem(
+                problem_at(
                     source,
                     ("leverage",),
                     f"leverage {account['leverage']} is not offered in mode `{mode_name}`; expected one of {offered}",
@@ -210,7 +210,7 @@ class CompiledMarginPolicy:
             asset = item["asset"]
             if asset not in self.assets:
                 problems.append(
-                    _account_problem(
+                    problem_at(
                         source, (field, index, "asset"), f"unknown asset `{asset}`", did_you_mean(asset, self.assets)
                     )
                 )
@@ -262,10 +262,6 @@ class CompiledMarginPolicy:
             settlement_precision=self.assets[settlement_asset].precision,
             rules=rules,
         )
-
-
-def _account_problem(source: str, path: tuple[str | int, ...], message: str, suggestion: str | None = None) -> Problem:
-    return Problem(file=source, json_path=format_json_path(path), message=message, suggestion=suggestion)
 
 
 def _compile_modes(
