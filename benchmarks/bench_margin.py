@@ -25,12 +25,12 @@ import random
 import statistics
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import policy_engine
-from policy_engine.products import BY_ACCOUNT_KIND
 from policy_engine.schema import validator_for
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,6 +43,7 @@ TIERS = [
     ("cross_pro", 10),
 ]
 CENT = Decimal("0.01")
+AS_OF = datetime(2026, 3, 1, tzinfo=UTC)
 
 
 def make_accounts(n: int, thresholds: dict[tuple[str, int], tuple[Decimal, Decimal]]) -> list[dict[str, Any]]:
@@ -141,12 +142,16 @@ def main() -> None:
     calm = [a for a in accounts if reference(a)[0] != "liquidation"]
     liquidating = [a for a in accounts if reference(a)[0] == "liquidation"]
     check = engine._checks["spot-margin"]
-    jsonschema_validator: Any = validator_for(BY_ACCOUNT_KIND["spot-margin"].account_schema)
+    jsonschema_validator: Any = validator_for(engine.products["spot-margin"].account_schema)
 
     rows: list[tuple[str, float, float]] = []
     contenders: list[tuple[str, Callable[[Any], Any], list[dict[str, Any]]]] = [
         ("hand-written Decimal + trace (no liquidation)", reference, calm),
-        ("engine core: compiled policy (no liquidation)", lambda a: policy.evaluate(a, source="a"), calm),
+        (
+            "engine core: compiled policy (no liquidation)",
+            lambda a: policy.evaluate(a, source="a", as_of=AS_OF, related={}),
+            calm,
+        ),
         ("fast input check (compiled schema)", check, calm),
         ("engine.evaluate: check + core + Decision (no liquidation)", engine.evaluate, calm),
         ("engine.evaluate, liquidating accounts (plan included)", engine.evaluate, liquidating),

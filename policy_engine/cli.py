@@ -15,13 +15,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from ._numbers import parse_decimal
 from .accounts import parse_account
 from .decision import canonical_json
 from .decision_log import DecisionLog
 from .engine import load
-from .errors import AccountError, PolicyEngineError, PolicyError, Problem, did_you_mean
+from .errors import AccountError, PolicyEngineError, PolicyError, Problem
 from .explain import explain
+from .registry import discovered
 from .simulate import read_price_path, simulate, timeline_text
 
 EXIT_OK, EXIT_POLICY, EXIT_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
@@ -34,6 +34,17 @@ class _UsageError(Exception):
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]  # raise, never exit
         raise _UsageError(f"{self.prog}: {message}")
+
+
+def _operations_help() -> str:
+    """The operations every registered product offers, for `--op`'s help."""
+    offered = []
+    for kind, product in sorted(discovered().by_account_kind.items()):
+        for operation in product.operations:
+            usage = operation.name if operation.argument is None else f"{operation.name}={operation.argument}"
+            offered.append(f"{usage} ({kind}: {operation.help})")
+    listed = "; ".join(offered) if offered else "no product offers any"
+    return f"apply a named operation to the account before evaluating (repeatable, in order): {listed}"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -64,11 +75,15 @@ def _parser() -> argparse.ArgumentParser:
         "--log-file", default=None, metavar="PATH", help="append one JSON line per decision to this file"
     )
     evaluate.add_argument(
+        "--op", action="append", dest="operations", default=[], metavar="NAME[=VALUE]", help=_operations_help()
+    )
+    evaluate.add_argument(
         "--event",
         action="append",
-        default=[],
-        metavar="EVENT",
-        help="crypto loans: apply `reset` or `manual_top_up:QUANTITY` before evaluating (repeatable, in order)",
+        dest="operations",
+        type=lambda text: text.replace(":", "=", 1),
+        metavar="NAME[:VALUE]",
+        help="the same as --op, with `:` before the value (kept for earlier scripts)",
     )
 
     simulate = commands.add_parser("simulate", help="walk an account through a price path and print its timeline")
@@ -131,34 +146,6 @@ def _read_account(name: str, stdin: TextIO) -> tuple[Any, str]:
     return parse_account(text, source=source, yaml=yaml), source
 
 
-def _with_events(account: Any, events: Sequence[str]) -> Any:
-    """The account with `--event` values appended to its auto top-up events."""
-    if not events:
-        return account
-    if not isinstance(account, dict) or account.get("kind") != "crypto-loan":
-        raise AccountError([Problem(file="--event", message="events apply to crypto-loan accounts only")])
-    parsed = []
-    for text in events:
-        kind, _, quantity = text.partition(":")
-        if kind == "reset" and not quantity:
-            parsed.append({"type": "reset"})
-        elif kind == "manual_top_up" and parse_decimal(quantity) is not None:
-            parsed.append({"type": "manual_top_up", "quantity": quantity})
-        else:
-            raise AccountError(
-                [
-                    Problem(
-                        file="--event",
-                        message=f"expected `reset` or `manual_top_up:QUANTITY`, got {text!r}",
-                        suggestion=did_you_mean(kind, ("reset", "manual_top_up")),
-                    )
-                ]
-            )
-    settings = dict(account.get("auto_top_up") or {"enabled": False})
-    settings["events"] = [*settings.get("events", []), *parsed]
-    return {**account, "auto_top_up": settings}
-
-
 def _evaluate(args: argparse.Namespace, stdin: TextIO, stdout: TextIO, stderr: TextIO) -> int:
     try:
         log = DecisionLog(args.log_file) if args.log_file else None
@@ -167,11 +154,12 @@ def _evaluate(args: argparse.Namespace, stdin: TextIO, stdout: TextIO, stderr: T
         return EXIT_INPUT
     with load(*(args.policies or ["policies"]), decision_log=log) as engine:
         account, source = _read_account(args.account, stdin)
-        decision = engine.evaluate(_with_events(account, args.event), as_of=args.as_of, source=source)
+        decision = engine.evaluate(account, as_of=args.as_of, source=source, operations=args.operations)
+        product = engine.product_for(decision.account)
     if args.format == "json":
         stdout.write(decision.to_json(indent=2))
     else:
-        stdout.write(explain(json.loads(decision.to_json())))
+        stdout.write(explain(json.loads(decision.to_json()), product))
     return EXIT_OK
 
 
@@ -206,9 +194,6 @@ def _run(args: argparse.Namespace, stdin: TextIO, stdout: TextIO, stderr: TextIO
     except PolicyEngineError as error:  # an evaluation error: a policy expression failed
         _print_problems(error.problems, stderr)
         return EXIT_POLICY
-    except ValueError as error:  # a malformed --as-of
-        print(f"policy-engine: {error}", file=stderr)
-        return EXIT_INPUT
 
 
 def main(

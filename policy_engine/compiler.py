@@ -2,20 +2,23 @@
 
 A product calls these with its document and the scope of names its rules may
 read; each returns the compiled piece together with the problems found, so
-that one load reports everything at once.
+that one load reports everything at once.  Rule tables live in `rules.py`,
+bands and brackets in `bands.py`; this module has expressions, derived
+figures, roundings, the rounded-ratio step and the decimal-places lint.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from ._expressions import Expression, ExprType, compile_expression
 from ._numbers import quantum
 from .errors import EvaluationError, JsonPath, Problem, format_json_path
 from .model import PolicyDocument, Rounding
-from .trace import StepSpec
+from .trace import Env, StepSpec
 
 Problems = list[Problem]
 
@@ -69,8 +72,78 @@ def expression_at(
 def rounding_at(document: PolicyDocument, path: JsonPath) -> Rounding:
     """The schema-valid `{places, rounding}` mapping at `path`."""
     node = document.parameter("rounding", path).value
-    places = int(node["places"])
-    return Rounding(places=places, mode=node["rounding"], quantum=quantum(places))
+    return rounding_of(int(node["places"]), node["rounding"])
+
+
+def rounding_of(places: int, mode: str) -> Rounding:
+    """A `Rounding` to `places` decimal places in a `decimal` rounding mode (`ROUND_HALF_UP`)."""
+    return Rounding(places=places, mode=mode, quantum=quantum(places))
+
+
+def places_problem(document: PolicyDocument, path: JsonPath, rounding: Rounding, compared: str) -> Problem | None:
+    """A problem when the number at `path` is finer than `rounding`, the precision `compared` are compared at.
+
+    A threshold of 1.105 compared against levels rounded to 2 places could
+    never be met exactly; the lint says so at load.
+    """
+    value: Decimal = document.data_at(path)
+    if value == rounding.apply(value):
+        return None
+    return document.problem(
+        path,
+        f"expected at most {rounding.places} decimal places ({compared} are compared at that precision), got {value}",
+    )
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RoundedRatio:
+    """`numerator / denominator`, kept raw as `<name>_raw` and rounded as `<name>` for comparisons.
+
+    Its trace step shows the formula, the raw value, the compared value and
+    the rounding, citing the YAML line of the rounding.
+    """
+
+    name: str
+    raw_name: str
+    rounding: Rounding
+    spec: StepSpec
+
+    def compute(self, numerator: Decimal, denominator: Decimal, env: dict[str, Any], steps: list[Any]) -> Decimal:
+        """Set `<name>_raw` and `<name>` in `env`, record the step, and return the raw ratio."""
+        raw = numerator / denominator
+        env[self.raw_name] = raw
+        env[self.name] = self.rounding.apply(raw)
+        steps.append((self.spec, raw))
+        return raw
+
+
+def compile_ratio(
+    document: PolicyDocument,
+    *,
+    name: str,
+    numerator: str,
+    denominator: str,
+    rounding_path: JsonPath,
+    description: str,
+) -> RoundedRatio:
+    """The rounded ratio `name` = `numerator / denominator`, rounded as the `{places, rounding}` at `rounding_path`."""
+    rounding = rounding_at(document, rounding_path)
+
+    def compared(_value: object, env: Env) -> dict[str, Any]:
+        return {"compared": env[name], "rounding": rounding.describe()}
+
+    spec = StepSpec(
+        name=name,
+        kind="derive",
+        description=description,
+        inputs=(numerator, denominator),
+        expression=f"{numerator} / {denominator}",
+        source=document.source(rounding_path),
+        path=format_json_path(rounding_path),
+        roundings={name: rounding},
+        detail=compared,
+    )
+    return RoundedRatio(name=name, raw_name=f"{name}_raw", rounding=rounding, spec=spec)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -117,110 +190,3 @@ def compile_derived(
         )
         derived.append(Derived(name=name, expression=expression, spec=spec))
     return derived, problems
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class Rule:
-    """One row of a first-hit rule table."""
-
-    id: str
-    expression: Expression
-    outcome: Mapping[str, Any]
-    """What the rule sets when it fires, for example `{status, notification}`."""
-    spec: StepSpec
-
-
-def compile_rules(
-    document: PolicyDocument,
-    path: JsonPath,
-    scope: Mapping[str, ExprType],
-    roundings: Mapping[str, Rounding],
-    *,
-    outcome_keys: Sequence[str],
-) -> tuple[list[Rule], Problems]:
-    """Compile the rule list at `path`: each has an `id`, a `when` condition and outcome keys."""
-    rules: list[Rule] = []
-    problems: Problems = []
-    seen: dict[str, int] = {}
-    for index, entry in enumerate(document.data_at(path)):
-        rule_id = entry["id"]
-        if rule_id in seen:
-            problems.append(
-                document.problem(
-                    (*path, index, "id"), f"duplicate rule id `{rule_id}` (first used by rule {seen[rule_id]})"
-                )
-            )
-        seen.setdefault(rule_id, index)
-        expression, found = expression_at(document, (*path, index, "when"), scope, ExprType.BOOL)
-        problems += found
-        if expression is None:
-            continue
-        spec = StepSpec(
-            name=f"rule:{rule_id}",
-            kind="rule",
-            description=f"rule `{rule_id}`: does `{expression.source}` hold?",
-            inputs=() if expression.comparison else expression.names,
-            expression=expression.source,
-            source=document.source((*path, index)),
-            path=format_json_path((*path, index)),
-            comparison=expression.comparison,
-            roundings={k: v for k, v in roundings.items() if k in expression.names} or None,
-        )
-        outcome = {key: entry.get(key) for key in outcome_keys}
-        rules.append(Rule(id=rule_id, expression=expression, outcome=outcome, spec=spec))
-    return rules, problems
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class StatusTable:
-    """First-hit status rules with a default: the first rule that holds sets the status."""
-
-    rules: Sequence[Rule]
-    default_status: str
-    default_spec: StepSpec
-    fired_spec: StepSpec
-
-    def decide(self, env: Mapping[str, Any], steps: list[tuple[StepSpec, Any]]) -> tuple[str, Rule | None]:
-        """Run the rules in order, recording each check; return the status and the rule that set it."""
-        for rule in self.rules:
-            holds = run(rule.expression, env, rule.spec)
-            steps.append((rule.spec, holds))
-            if holds:
-                status: str = rule.outcome["status"]
-                steps.append((self.fired_spec, status))
-                return status, rule
-        steps.append((self.default_spec, self.default_status))
-        return self.default_status, None
-
-    def status_of(self, env: Mapping[str, Any]) -> str:
-        """The status alone, without recording steps."""
-        for rule in self.rules:
-            if run(rule.expression, env, rule.spec):
-                return str(rule.outcome["status"])
-        return self.default_status
-
-
-def compile_status_table(
-    document: PolicyDocument,
-    scope: Mapping[str, ExprType],
-    roundings: Mapping[str, Rounding],
-    *,
-    outcome_keys: Sequence[str] = ("status",),
-) -> tuple[StatusTable | None, Problems]:
-    """The `rules` list and `default_status` of a document as a status table."""
-    rules, problems = compile_rules(document, ("rules",), scope, roundings, outcome_keys=outcome_keys)
-    if problems:
-        return None, problems
-    table = StatusTable(
-        rules=rules,
-        default_status=document.data["default_status"],
-        default_spec=StepSpec(
-            name="status",
-            kind="status",
-            description="no rule held: the default status applies",
-            source=document.source(("default_status",)),
-            path="$.default_status",
-        ),
-        fired_spec=StepSpec(name="status", kind="status", description="status set by the first rule that held"),
-    )
-    return table, []

@@ -69,7 +69,13 @@ class Decision:
     trace: Trace
     policy: PolicyRef
     account: Mapping[str, Any]
-    as_of: datetime | None
+    """A read-only copy of the account decided on, after its operations."""
+    as_of: datetime
+    """The instant of the decision: the one asked for, or the engine's clock when none was."""
+    related: tuple[PolicyRef, ...] = ()
+    """The versions of the other policy kinds the product read, in force at `as_of`."""
+    operations: tuple[tuple[str, Any], ...] = ()
+    """The named operations applied to the account before evaluating, as (name, value)."""
 
     @property
     def status(self) -> str:
@@ -85,8 +91,10 @@ class Decision:
                 "account": {"kind": self.account.get("kind"), "id": self.account.get("account_id")},
                 "as_of": self.as_of,
                 "input_sha256": self.input_sha256,
+                "operations": [{"name": name, "value": value} for name, value in self.operations],
                 "outcome": self.outcome,
                 "policy": self.policy.to_dict(),
+                "related_policies": [ref.to_dict() for ref in self.related],
                 "trace": self.trace.to_list(),
             }
         )

@@ -9,7 +9,7 @@ is valid: a bad edit never replaces a good policy.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path
@@ -18,7 +18,8 @@ from ._numbers import parse_instant
 from .errors import Problem, did_you_mean
 from .loader import parse_yaml
 from .model import PolicyDocument, PolicyRef, YamlDocument
-from .products import PRODUCTS, CompiledPolicy
+from .product import CompiledPolicy, Product
+from .registry import Registry
 from .schema import schema_problems
 
 DEFAULT_MAX_FILE_BYTES = 1_000_000
@@ -62,7 +63,9 @@ def discover(paths: Iterable[str | Path]) -> tuple[list[_Source], list[Problem]]
     return sources, problems
 
 
-def _read(source: _Source, limits: LoadLimits) -> tuple[PolicyDocument | None, list[Problem]]:
+def _read(
+    source: _Source, limits: LoadLimits, products: Mapping[str, Product]
+) -> tuple[PolicyDocument | None, list[Problem]]:
     shown = source.shown
     raw = source.path.read_bytes()
     if len(raw) > limits.max_file_bytes:
@@ -84,11 +87,11 @@ def _read(source: _Source, limits: LoadLimits) -> tuple[PolicyDocument | None, l
         return mark.line, mark.col
 
     kind = data.get("kind")
-    product = PRODUCTS.get(kind) if isinstance(kind, str) else None
+    product = products.get(kind) if isinstance(kind, str) else None
     if product is None:
         line, col = locate(("kind",), False)
-        kinds = ", ".join(sorted(PRODUCTS))
-        suggestion = did_you_mean(kind, PRODUCTS) if isinstance(kind, str) else None
+        kinds = ", ".join(sorted(products))
+        suggestion = did_you_mean(kind, products) if isinstance(kind, str) else None
         return None, [
             Problem(
                 file=shown,
@@ -174,20 +177,87 @@ def _check_set(documents: Sequence[PolicyDocument]) -> list[Problem]:
     return problems
 
 
-def compile_paths(paths: Iterable[str | Path], limits: LoadLimits) -> tuple[list[CompiledPolicy], list[Problem]]:
+def _overlapping(own: Sequence[PolicyDocument], others: Sequence[CompiledPolicy]) -> dict[str, list[CompiledPolicy]]:
+    """For each version in `own` (by file), the versions in `others` in force at some instant while it is."""
+    ordered = sorted(own, key=lambda d: d.ref.effective_from)
+    theirs = sorted(others, key=lambda p: p.ref.effective_from)
+    result: dict[str, list[CompiledPolicy]] = {}
+    for index, document in enumerate(ordered):
+        start = document.ref.effective_from
+        end = ordered[index + 1].ref.effective_from if index + 1 < len(ordered) else None
+        found = []
+        for position, other in enumerate(theirs):
+            other_end = theirs[position + 1].ref.effective_from if position + 1 < len(theirs) else None
+            if (end is None or other.ref.effective_from < end) and (other_end is None or other_end > start):
+                found.append(other)
+        result[document.file] = found
+    return result
+
+
+def _check_across(
+    documents: Sequence[PolicyDocument],
+    compiled: Sequence[CompiledPolicy],
+    registry: Registry,
+    *,
+    skip: set[str],
+) -> list[Problem]:
+    """Kinds a product requires are loaded; each product's lint across the policies it reads.
+
+    The lint of a kind is skipped when a version of it, or of a kind it reads,
+    failed to compile: its problems are reported already, and a half set
+    would give false ones.
+    """
+    problems: list[Problem] = []
+    by_kind: dict[str, list[PolicyDocument]] = {}
+    for document in documents:
+        by_kind.setdefault(document.ref.kind, []).append(document)
+    compiled_by_kind: dict[str, list[CompiledPolicy]] = {}
+    for policy in compiled:
+        compiled_by_kind.setdefault(policy.ref.kind, []).append(policy)
+    for kind, own in sorted(by_kind.items()):
+        product = registry.by_policy_kind[kind]
+        for required in product.requires:
+            if required not in by_kind:
+                first = min(own, key=lambda d: d.file)
+                problems.append(
+                    first.problem(
+                        ("kind",),
+                        f"`{kind}` policies read `{required}` policies, and none is loaded;"
+                        f" load a `{required}` policy with this one",
+                    )
+                )
+        if product.check_across is None or skip.intersection((kind, *product.reads)):
+            continue
+        overlaps = {other: _overlapping(own, compiled_by_kind.get(other, [])) for other in product.reads}
+        for document in own:
+            problems += product.check_across(
+                document, {other: found[document.file] for other, found in overlaps.items()}
+            )
+    return problems
+
+
+def compile_paths(
+    paths: Iterable[str | Path], limits: LoadLimits, registry: Registry
+) -> tuple[list[CompiledPolicy], list[Problem]]:
     """Compile every policy under `paths`; the list is empty unless there are no problems."""
-    sources, problems = discover(paths)
+    problems = list(registry.problems)
+    sources, found = discover(paths)
+    problems += found
     documents: list[PolicyDocument] = []
     for source in sources:
-        document, found = _read(source, limits)
+        document, found = _read(source, limits, registry.by_policy_kind)
         problems += found
         if document is not None:
             documents.append(document)
     problems += _check_set(documents)
     compiled: list[CompiledPolicy] = []
+    failed: set[str] = {document.ref.kind for document in documents if document.file in {p.file for p in problems}}
     for document in documents:
-        policy, found = PRODUCTS[document.ref.kind].compile(document)
+        policy, found = registry.by_policy_kind[document.ref.kind].compile(document)
         problems += found
-        if policy is not None:
+        if policy is None:
+            failed.add(document.ref.kind)
+        else:
             compiled.append(policy)
+    problems += _check_across(documents, compiled, registry, skip=failed)
     return ([] if problems else compiled), problems

@@ -1,24 +1,39 @@
 """A decision explained to a person, from its canonical dict form.
 
-The text is built from the trace alone, so every product gets an explanation:
-the status and the rule that set it, each comparison with its raw and
-compared values and the YAML line of its threshold, each figure and the
-parameters it used, then product sections such as a liquidation plan.
+The text is built from the trace, so every product gets an explanation: the
+status and the rule that set it, each comparison with its raw and compared
+values and the YAML line of its threshold, each figure and the parameters it
+used, band lookups and marginal bands with the line of each band.  What only
+a product knows (a liquidation plan, an auto top-up) it adds itself through
+`Product.explain_sections` and `Product.explain_detail`; a detail that
+neither the kit nor the product renders is still shown, field by field.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from decimal import Decimal
+import json
+from collections.abc import Mapping, Sequence
 from typing import Any
+
+from .product import Product
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, Mapping | list):
+        return json.dumps(value, sort_keys=True, ensure_ascii=False)
+    return str(value)
 
 
 def _value(entry: Any) -> str:
     if isinstance(entry, Mapping):
         if "compared" in entry:
             return f"{entry['compared']} (raw {entry['raw']}, rounded {entry['rounding']})"
-        return str(entry.get("value"))
-    return "none" if entry is None else str(entry)
+        return _text(entry.get("value"))
+    return _text(entry)
 
 
 def _cited(entry: Any) -> str:
@@ -27,112 +42,129 @@ def _cited(entry: Any) -> str:
     return ""
 
 
-def _step_lines(step: Mapping[str, Any]) -> list[str]:
+def _band_text(band: Mapping[str, Any]) -> str:
+    upper = "up" if band.get("to") is None else f"to {band['to']}"
+    text = f"band {band['index'] + 1}" + (f" ({band['label']})" if "label" in band else "")
+    text += f": from {band['from']} {upper}"
+    if "rate" in band:
+        text += f", rate {band['rate']}"
+    if "cumulative" in band:
+        text += f", cumulative {band['cumulative']}"
+    return text
+
+
+def _generic_detail(detail: Any) -> list[str]:
+    """Lines for a detail only a product understands, when the product has no renderer for it."""
+    if isinstance(detail, Mapping):
+        return [f"{name} = {_text(value)}" for name, value in detail.items()]
+    if isinstance(detail, list):
+        return [
+            ", ".join(f"{name} {_text(value)}" for name, value in item.items())
+            if isinstance(item, Mapping)
+            else _text(item)
+            for item in detail
+        ]
+    return [_text(detail)]
+
+
+def _detail_lines(step: Mapping[str, Any], product: Product | None) -> list[str]:
+    detail = step.get("detail")
+    if detail is None:
+        return []
+    if product is not None and product.explain_detail is not None:
+        lines = product.explain_detail(step)
+        if lines is not None:
+            return list(lines)
+    if isinstance(detail, Mapping) and "compared" in detail and "rounding" in detail:
+        return [f"compared as {detail['compared']} ({detail['rounding']})"]
+    if isinstance(detail, Mapping) and isinstance(detail.get("band"), Mapping):
+        band = detail["band"]
+        return [f"{_band_text(band)}  [{band['source']} {band['path']}]"]
+    if isinstance(detail, Mapping) and isinstance(detail.get("bands"), list):
+        return [
+            f"{_band_text(band)}: {band['amount']} counts {band['counted']}  [{band['source']} {band['path']}]"
+            for band in detail["bands"]
+        ]
+    return _generic_detail(detail)
+
+
+def _parameter_lines(step: Mapping[str, Any]) -> list[str]:
+    return [
+        f"    {parameter['name']} = {_text(parameter['value'])}  [{parameter['source']} {parameter['path']}]"
+        for parameter in step.get("parameters", [])
+    ]
+
+
+def _step_lines(step: Mapping[str, Any], product: Product | None) -> list[str]:
     kind = step["kind"]
+    name = step["step"]
     if kind == "rule" and "comparison" in step:
         comparison = step["comparison"]
         left, right = comparison["left"], comparison["right"]
         verdict = "holds" if comparison["result"] else "does not hold"
         return [
-            f"rule {step['step'].removeprefix('rule:')}: {left['name']} {comparison['operator']}"
+            f"rule {name.removeprefix('rule:')}: {left['name']} {comparison['operator']}"
             f" {right['name']} {verdict}  [{step['source']}]",
             f"    {left['name']} = {_value(left)}{_cited(left)}",
             f"    {right['name']} = {_value(right)}{_cited(right)}",
         ]
     if kind == "rule":
         verdict = "holds" if step["value"] else "does not hold"
-        lines = [f"rule {step['step'].removeprefix('rule:')}: {step['expression']} {verdict}  [{step['source']}]"]
-        lines += [f"    {name} = {_value(entry)}{_cited(entry)}" for name, entry in step.get("inputs", {}).items()]
-        return lines
-    if kind == "plan":
-        return [f"{step['step']}: {step['value']}  [{step['source']}]"] + [
-            f"    {parameter['name']} = {parameter['value']}  [{parameter['source']} {parameter['path']}]"
-            for parameter in step.get("parameters", [])
+        lines = [f"rule {name.removeprefix('rule:')}: {step['expression']} {verdict}  [{step['source']}]"]
+        lines += [
+            f"    {input_name} = {_value(entry)}{_cited(entry)}" for input_name, entry in step.get("inputs", {}).items()
         ]
-    head = f"{step['step']} = {_value(step['value']) if not isinstance(step['value'], Mapping) else ''}".rstrip(" =")
-    if step["value"] is None and kind == "derive":
-        head = f"{step['step']}: {step['description']}"
+        return lines
+    if kind == "collect":
+        fired = ", ".join(step["value"]) or "none"
+        return [f"{name}: rules that held: {fired}  [{step['source']}]"]
+    if kind == "plan":
+        return [f"{name}: {_text(step['value'])}  [{step['source']}]", *_parameter_lines(step)]
+    value = step["value"]
+    head = f"{name} = {_value(value) if not isinstance(value, Mapping) else ''}".rstrip(" =")
+    if value is None and kind == "derive":
+        head = f"{name}: {step['description']}"
     if kind == "derive" and step.get("expression"):
         head += f"  ({step['expression']})"
     if kind == "status" and step.get("source"):
         head += f"  [{step['source']}]"
     if kind == "lookup":
-        head = f"{step['step']} for " + ", ".join(f"{name} {value}" for name, value in step.get("inputs", {}).items())
+        head = f"{name} for " + ", ".join(f"{key} {_value(entry)}" for key, entry in step.get("inputs", {}).items())
+        if not isinstance(value, Mapping):
+            head += f": {_text(value)}"
+    if kind == "bands":
+        inputs = ", ".join(f"{key} {_value(entry)}" for key, entry in step.get("inputs", {}).items())
+        head = f"{name} = {_text(value)}, counted band by band from {inputs}  [{step['source']}]"
     lines = [head]
-    if isinstance(step["value"], Mapping) and not step.get("parameters"):
-        lines += [f"    {name} = {value}" for name, value in step["value"].items()]
-    detail = step.get("detail")
-    if isinstance(detail, Mapping) and "compared" in detail:
-        lines.append(f"    compared as {detail['compared']} ({detail['rounding']})")
-    elif isinstance(detail, list):
-        lines += [f"    {line['asset']}: {line['quantity']} x {line['price']} = {line['value']}" for line in detail]
-    lines += [
-        f"    {parameter['name']} = {parameter['value']}  [{parameter['source']} {parameter['path']}]"
-        for parameter in step.get("parameters", [])
-    ]
+    if isinstance(value, Mapping) and not step.get("parameters"):
+        lines += [f"    {key} = {_text(item)}" for key, item in value.items()]
+    lines += ["    " + line for line in _detail_lines(step, product)]
+    lines += _parameter_lines(step)
     return lines
 
 
-def _nonzero(text: str) -> bool:
-    return Decimal(text) != 0
+def _policy_line(policy: Mapping[str, Any], label: str = "Policy") -> str:
+    return f"{label} {policy['id']} version {policy['version']} ({policy['file']}, sha256 {policy['sha256'][:12]})"
 
 
-def _liquidation_lines(plan: Mapping[str, Any]) -> list[str]:
-    lines = [f"Liquidation ({plan['method']}):"]
-    for event in plan["steps"]:
-        name = event["event"]
-        if name == "regular_sale":
-            level = event["margin_level_after"]
-            lines.append(
-                f"  sell {event['quantity']} {event['asset']} at {event['price']} = {event['value']}"
-                f" for the {event['purpose']}; debt left {event['debt_after']}"
-                + (f", margin level {level}" if level is not None else "")
-            )
-        elif name == "takeover":
-            taken = ", ".join(f"{a['quantity']} {a['asset']} at {a['price']}" for a in event["assets"])
-            lines.append(f"  takeover of {taken} = {event['proceeds']}; margin level {event['margin_level']}")
-        elif name == "repay":
-            lines.append(f"  repay {event['debt_repaid']}; cash left {event['cash_after']}")
-        elif name == "fee":
-            lines.append(f"  fee {event['value']} paid from takeover cash; cash left {event['cash_after']}")
-    unpaid = f" (unpaid {plan['fee_unpaid']})" if _nonzero(plan["fee_unpaid"]) else ""
-    lines.append(
-        f"  fee: {plan['fee_rate']} x {plan['fee_base']} {plan['fee_base_value']} = {plan['fee_value']}{unpaid}"
-    )
-    if _nonzero(plan["debt_remaining"]):
-        lines.append(f"  debt not covered: {plan['debt_remaining']}")
-    returned = ", ".join(f"{item['quantity']} {item['asset']}" for item in plan["returned"]) or "nothing"
-    lines.append(f"  returned to the user: {returned}")
-    return lines
+def explain(decision: Mapping[str, Any], product: Product | None = None) -> str:
+    """A multi-line explanation of a decision's dict form (`Decision.to_dict()`).
 
-
-def _top_up_lines(top_up: Mapping[str, Any]) -> list[str]:
-    state = top_up["next_state"]
-    lines = [f"Auto top-up: {top_up['action']}" + ("" if top_up["enabled"] else " (auto top-up is off)")]
-    if top_up["triggered"]:
-        lines.append(
-            f"  needed {top_up['required_quantity']} {top_up['asset']} to restore the initial LTV;"
-            f" spot balance {top_up['spot_balance']}; moved {top_up['quantity']}"
-        )
-        lines.append(f"  LTV after: {top_up['ltv_after_compared']} -> status {top_up['status_after']}")
-    if top_up["next_attempt_at"]:
-        lines.append(f"  next attempt at {top_up['next_attempt_at']}")
-    lines.append(
-        f"  next state: {state['failed_attempts']} failed attempts, last attempt {state['last_attempt_at']},"
-        f" succeeded before: {str(state['succeeded_before']).lower()}, disabled: {str(state['disabled']).lower()}"
-    )
-    if top_up["notification"]:
-        lines.append(f"  notification: {top_up['notification']}")
-    return lines
-
-
-def explain(decision: Mapping[str, Any]) -> str:
-    """A multi-line explanation of a decision's dict form (`Decision.to_dict()`)."""
+    `product` is the decision's product, whose sections and details are
+    added; without it the generic parts alone are rendered.
+    """
     policy, account, outcome = decision["policy"], decision["account"], decision["outcome"]
     lines = [
         f"Account {account['id']} ({account['kind']}): {str(outcome['status']).upper()}",
-        f"Policy {policy['id']} version {policy['version']} ({policy['file']}, sha256 {policy['sha256'][:12]})",
+        _policy_line(policy),
     ]
+    related: Sequence[Mapping[str, Any]] = decision.get("related_policies") or ()
+    lines += [_policy_line(ref, label=f"Also read: {ref['kind']}") for ref in related]
+    lines.append(f"As of {decision['as_of']}")
+    operations: Sequence[Mapping[str, Any]] = decision.get("operations") or ()
+    if operations:
+        shown = ", ".join(op["name"] if op["value"] is None else f"{op['name']}={op['value']}" for op in operations)
+        lines.append(f"Operations applied first: {shown}")
     if outcome.get("rule"):
         lines.append(
             f"Decided by rule `{outcome['rule']}`"
@@ -140,9 +172,9 @@ def explain(decision: Mapping[str, Any]) -> str:
         )
     lines += ["", "Why:"]
     for step in decision["trace"]:
-        lines += ["  " + line for line in _step_lines(step)]
-    if outcome.get("liquidation"):
-        lines += ["", *_liquidation_lines(outcome["liquidation"])]
-    if outcome.get("top_up"):
-        lines += ["", *_top_up_lines(outcome["top_up"])]
+        lines += ["  " + line for line in _step_lines(step, product)]
+    if product is not None and product.explain_sections is not None:
+        sections = list(product.explain_sections(decision))
+        if sections:
+            lines += ["", *sections]
     return "\n".join(lines) + "\n"

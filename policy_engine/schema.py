@@ -74,15 +74,16 @@ DecimalValidator = jsonschema.validators.extend(Draft202012Validator, type_check
 
 
 @cache
-def load_schema(name: str) -> dict[str, Any]:
-    """A bundled schema by file name, for example `margin-trading.schema.json`."""
-    text = (SCHEMA_DIR / name).read_text(encoding="utf-8")
+def load_schema(name: str | Path) -> dict[str, Any]:
+    """A bundled schema by file name (`margin-trading.schema.json`), or a schema file by its `Path`."""
+    path = name if isinstance(name, Path) else SCHEMA_DIR / name
+    text = path.read_text(encoding="utf-8")
     schema: dict[str, Any] = json.loads(text)
     return schema
 
 
 @cache
-def validator_for(name: str) -> jsonschema.protocols.Validator:
+def validator_for(name: str | Path) -> jsonschema.protocols.Validator:
     schema = load_schema(name)
     DecimalValidator.check_schema(schema)
     validator: jsonschema.protocols.Validator = DecimalValidator(schema, format_checker=_FORMAT_CHECKER)
@@ -217,7 +218,7 @@ def _size(instance: object) -> str:
     return describe(instance)
 
 
-def schema_problems(schema_name: str, instance: object, *, file: str, locate: Locate) -> list[Problem]:
+def schema_problems(schema_name: str | Path, instance: object, *, file: str, locate: Locate) -> list[Problem]:
     """Every problem `instance` has against the named schema (empty when valid)."""
     reporter = _Reporter(file, locate)
     problems: list[Problem] = []

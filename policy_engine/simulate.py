@@ -24,7 +24,6 @@ from typing import Any
 from ._numbers import in_range, iso, parse_decimal, parse_instant
 from .engine import Engine
 from .errors import AccountError, Problem
-from .products import BY_ACCOUNT_KIND
 
 MAX_WAKEUPS_PER_INTERVAL = 1_000
 
@@ -121,16 +120,26 @@ def read_price_path(text: str, *, source: str) -> list[PricePoint]:
 
 
 def simulate(engine: Engine, account: Mapping[str, Any], path: list[PricePoint], *, source: str) -> dict[str, Any]:
-    """The timeline of `account` along `path`: one entry per evaluation."""
-    given: object = account  # parsed input may be anything; the types only say what works
-    kind = given.get("kind") if isinstance(given, Mapping) else None
-    product = BY_ACCOUNT_KIND.get(kind) if isinstance(kind, str) else None
-    if product is None:
-        engine.evaluate(account, source=source)  # raises the AccountError that names the kinds there are
-        raise AssertionError("unreachable: an unknown kind is an AccountError")
+    """The timeline of `account` along `path`: one entry per evaluation.
+
+    Refused (`AccountError`) for a product without simulation hooks.
+    """
+    product = engine.product_for(account, source=source)
+    hooks = product.simulation
+    if hooks is None:
+        raise AccountError(
+            [
+                Problem(
+                    file=source,
+                    json_path="$.kind",
+                    message=f"{product.account_kind} accounts cannot be simulated: the"
+                    f" `{product.policy_kind}` product has no simulation hooks",
+                )
+            ]
+        )
     engine.evaluate(account, as_of=path[0].at, source=source)  # a bad account fails before the walk starts
     priced = {asset for point in path for asset in point.prices}
-    held = product.assets(account)
+    held = hooks.assets(account)
     if not priced & held:
         raise AccountError(
             [
@@ -147,7 +156,7 @@ def simulate(engine: Engine, account: Mapping[str, Any], path: list[PricePoint],
     state: Mapping[str, Any] = account
     for index, point in enumerate(path):
         following = path[index + 1].at if index + 1 < len(path) else None
-        state = product.reprice(state, point.prices)
+        state = hooks.reprice(state, point.prices)
         moment, reason = point.at, "price"
         for _ in range(MAX_WAKEUPS_PER_INTERVAL):
             decision = engine.evaluate(state, as_of=moment, source=source)
@@ -156,17 +165,17 @@ def simulate(engine: Engine, account: Mapping[str, Any], path: list[PricePoint],
                 "trigger": reason,
                 "policy_version": decision.policy.version,
                 "status_changed_from": None,
-                **product.summarize(decision.outcome),
+                **hooks.summarize(decision.outcome),
             }
             if previous_status not in (None, decision.status):
                 entry["status_changed_from"] = previous_status
             previous_status = decision.status
             entries.append(entry)
-            advanced = product.advance(state, decision.outcome)
+            advanced = hooks.advance(state, decision.outcome)
             if advanced is None:
                 return _timeline(account, entries, state, ended="liquidation", truncated=truncated)
             state = advanced
-            wake = product.wake_at(decision.outcome)
+            wake = hooks.wake_at(decision.outcome)
             if wake is None or wake <= moment or (following is not None and wake >= following):
                 break
             moment, reason = wake, "retry"

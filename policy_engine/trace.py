@@ -26,7 +26,7 @@ class StepSpec:
 
     name: str
     kind: str
-    """`input`, `lookup`, `derive`, `rule`, `status` or `plan`."""
+    """`input`, `lookup`, `bands`, `derive`, `rule`, `collect`, `status` or `plan`."""
     description: str
     inputs: tuple[str, ...] = ()
     """Names in `env` that the step read."""
@@ -41,6 +41,8 @@ class StepSpec:
     """Policy parameter names the step used, looked up in the provenance at render time."""
     detail: Callable[[Any, Env], Any] | None = None
     """Renders extra, step-specific detail from the step's value and `env`."""
+    value_of: Callable[[Any], Any] | None = None
+    """Renders the step's recorded value, when what is recorded is a record (a band, a list of rules)."""
 
     def render(self, value: Any, env: Env, provenance: Provenance) -> dict[str, Any]:
         step: dict[str, Any] = {"step": self.name, "kind": self.kind, "description": self.description}
@@ -61,7 +63,7 @@ class StepSpec:
             }
         if self.cites:
             step["parameters"] = [provenance[name].to_dict() for name in self.cites if name in provenance]
-        step["value"] = value
+        step["value"] = value if self.value_of is None else self.value_of(value)
         if self.detail is not None:
             step["detail"] = self.detail(value, env)
         return step

@@ -15,6 +15,8 @@ from policy_engine import Engine
 ROOT = Path(__file__).resolve().parent.parent
 POLICIES = ROOT / "policies"
 EXAMPLES = ROOT / "examples"
+AS_OF = "2026-03-01T00:00:00Z"
+"""An instant inside the bundled policies' validity, for decisions that must be reproducible."""
 
 
 @pytest.fixture(scope="session")

@@ -48,7 +48,16 @@ def test_evaluate_json_is_the_canonical_decision() -> None:
     decision = json.loads(out)
     assert decision["outcome"]["status"] == "liquidation"
     assert decision["outcome"]["liquidation"]["returned"] == [{"asset": "BTC", "quantity": "0.72727273"}]
-    assert list(decision) == ["account", "as_of", "input_sha256", "outcome", "policy", "trace"]
+    assert list(decision) == [
+        "account",
+        "as_of",
+        "input_sha256",
+        "operations",
+        "outcome",
+        "policy",
+        "related_policies",
+        "trace",
+    ]
 
 
 def test_evaluate_text_explains_with_sources() -> None:
@@ -125,8 +134,11 @@ def test_missing_account_file_and_bad_as_of(tmp_path: Path) -> None:
     assert run("evaluate", str(tmp_path / "nope.json"), "--policies", str(POLICIES))[0] == 2
     code, _, err = run("evaluate", str(EXAMPLES / "margin-a-regular.json"), "--policies", str(POLICIES),
                        "--as-of", "yesterday")
-    assert (code, err) == (2, "policy-engine: as_of: expected an ISO 8601 date or date-time with an offset,"
-                              " got 'yesterday'\n")
+    assert (code, err) == (
+        2,
+        "as_of: $: expected an ISO 8601 date (2026-03-01) or date-time with an offset (2026-03-01T00:00:00Z),"
+        " got string 'yesterday'\n1 problem found\n",
+    )
 
 
 def test_as_of_before_any_version() -> None:

@@ -18,15 +18,15 @@ import policy_engine
 from policy_engine import Engine
 from policy_engine.decision import canonical_json
 
-from .conftest import POLICIES, ROOT, example, margin_account
+from .conftest import AS_OF, POLICIES, ROOT, example, margin_account
 
 SCHEMAS = ROOT / "schemas"
 
 
 def test_same_input_gives_byte_identical_json(engine: Engine) -> None:
     """Two evaluations of equal inputs, even from fresh engines, serialise to the same bytes."""
-    first = engine.evaluate(example("margin-c-regular-then-takeover.json")).to_json()
-    second = policy_engine.load(POLICIES).evaluate(example("margin-c-regular-then-takeover.json")).to_json()
+    first = engine.evaluate(example("margin-c-regular-then-takeover.json"), AS_OF).to_json()
+    second = policy_engine.load(POLICIES).evaluate(example("margin-c-regular-then-takeover.json"), AS_OF).to_json()
     assert first == second
     assert first.endswith("\n")
 
@@ -87,11 +87,11 @@ def test_serialiser_refuses_floats() -> None:
 
 def test_callers_decimal_context_does_not_change_decisions(engine: Engine) -> None:
     """The engine computes in its own decimal context."""
-    expected = engine.evaluate(example("margin-c-regular-then-takeover.json")).to_json()
+    expected = engine.evaluate(example("margin-c-regular-then-takeover.json"), AS_OF).to_json()
     with decimal.localcontext() as context:
         context.prec = 6
         context.rounding = decimal.ROUND_FLOOR
-        assert engine.evaluate(example("margin-c-regular-then-takeover.json")).to_json() == expected
+        assert engine.evaluate(example("margin-c-regular-then-takeover.json"), AS_OF).to_json() == expected
 
 
 def test_library_decision_log_to_a_stream() -> None:
@@ -192,7 +192,7 @@ def test_liquidation_ledger_balances(
 def test_evaluation_is_deterministic(engine: Engine, quantity: Decimal, price: Decimal, debt: Decimal) -> None:
     """Evaluating the same account twice gives identical bytes."""
     account = margin_account(assets=[("BTC", str(quantity), str(price))], debt=str(debt))
-    assert engine.evaluate(account).to_json() == engine.evaluate(dict(account)).to_json()
+    assert engine.evaluate(account, AS_OF).to_json() == engine.evaluate(dict(account), AS_OF).to_json()
 
 
 def test_decision_is_immutable(engine: Engine) -> None:

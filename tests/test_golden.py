@@ -14,16 +14,22 @@ import pytest
 
 from policy_engine.cli import main
 
-from .conftest import EXAMPLES, POLICIES
+from .conftest import AS_OF, EXAMPLES, POLICIES
 
 GOLDEN = Path(__file__).parent / "golden"
 
 CASES = [
-    ("margin-a-regular.txt", ["evaluate", str(EXAMPLES / "margin-a-regular.json"), "--format", "text"]),
-    ("margin-b-takeover.txt", ["evaluate", str(EXAMPLES / "margin-b-takeover.json"), "--format", "text"]),
+    (
+        "margin-a-regular.txt",
+        ["evaluate", str(EXAMPLES / "margin-a-regular.json"), "--format", "text", "--as-of", AS_OF],
+    ),
+    (
+        "margin-b-takeover.txt",
+        ["evaluate", str(EXAMPLES / "margin-b-takeover.json"), "--format", "text", "--as-of", AS_OF],
+    ),
     (
         "margin-c-regular-then-takeover.txt",
-        ["evaluate", str(EXAMPLES / "margin-c-regular-then-takeover.json"), "--format", "text"],
+        ["evaluate", str(EXAMPLES / "margin-c-regular-then-takeover.json"), "--format", "text", "--as-of", AS_OF],
     ),
     (
         "loan-topup.txt",

@@ -181,7 +181,10 @@ def test_events_from_the_command_line() -> None:
     code, _, err_text = run(
         "evaluate", str(EXAMPLES / "margin-a-regular.json"), "--policies", str(POLICIES), "--event", "reset"
     )
-    assert (code, err_text.splitlines()[0]) == (2, "--event: $: events apply to crypto-loan accounts only")
+    assert (code, err_text.splitlines()[0]) == (
+        2,
+        "operations: $[0]: unknown operation `reset` for spot-margin accounts; spot-margin accounts take none",
+    )
 
 
 @pytest.mark.parametrize(

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from .._numbers import WIDE_CONTEXT, quantum
+from ..model import Rounding
 
 ZERO = Decimal(0)
 
@@ -43,7 +43,8 @@ class Holding:
     """Mark price, for margin levels."""
     execution_price: Decimal
     """Average price achieved when sold in liquidation."""
-    precision: int
+    quantity_rounding: Rounding
+    """How a quantity sold is rounded: the asset's precision, the policy's mode."""
     liquid: bool
 
 
@@ -51,10 +52,7 @@ class Holding:
 class PlanRules:
     fee_rate: Decimal
     fee_base: str
-    quantity_rounding: str
-    returned_rounding: str
-    margin_level_places: Decimal
-    margin_level_rounding: str
+    margin_level_rounding: Rounding
 
 
 class _Ledger:
@@ -81,9 +79,7 @@ class _Ledger:
         if self.debt <= 0:
             return None
         value = sum((self.left[h.asset] * h.price for h in self.unique()), ZERO) + self.cash
-        return (value / self.debt).quantize(
-            self.rules.margin_level_places, rounding=self.rules.margin_level_rounding, context=WIDE_CONTEXT
-        )
+        return self.rules.margin_level_rounding.apply(value / self.debt)
 
     def unique(self) -> list[Holding]:
         seen: dict[str, Holding] = {}
@@ -99,9 +95,7 @@ class _Ledger:
             available = self.left[h.asset]
             if not h.liquid or available <= 0:
                 continue
-            needed = (amount / h.execution_price).quantize(
-                quantum(h.precision), rounding=self.rules.quantity_rounding, context=WIDE_CONTEXT
-            )
+            needed = h.quantity_rounding.apply(amount / h.execution_price)
             quantity = min(needed, available)
             proceeds = quantity * h.execution_price
             self.left[h.asset] = available - quantity
@@ -146,9 +140,7 @@ class _Ledger:
             self.left[h.asset] = ZERO
         level = None
         if self.debt > 0:
-            level = (proceeds / self.debt).quantize(
-                self.rules.margin_level_places, rounding=self.rules.margin_level_rounding, context=WIDE_CONTEXT
-            )
+            level = self.rules.margin_level_rounding.apply(proceeds / self.debt)
         self.events.append(
             {"event": "takeover", "assets": lines, "proceeds": proceeds, "debt": self.debt, "margin_level": level}
         )
@@ -166,7 +158,7 @@ def plan(
     debt: Decimal,
     settlement_asset: str,
     settlement_price: Decimal,
-    settlement_precision: int,
+    returned_rounding: Rounding,
     rules: PlanRules,
 ) -> dict[str, Any]:
     """The liquidation plan for an account whose debt (value) is `debt`."""
@@ -198,9 +190,7 @@ def plan(
     ]
     cash_returned = ZERO
     if ledger.cash > 0:
-        cash_returned = (ledger.cash / settlement_price).quantize(
-            quantum(settlement_precision), rounding=rules.returned_rounding, context=WIDE_CONTEXT
-        )
+        cash_returned = returned_rounding.apply(ledger.cash / settlement_price)
         returned.append({"asset": settlement_asset, "quantity": cash_returned})
     if ledger.used_regular and ledger.used_takeover:
         method = "regular_then_takeover"

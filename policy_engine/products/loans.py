@@ -25,19 +25,20 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from string import Template
 from types import MappingProxyType
 from typing import Any
 
 from .._expressions import Expression, ExprType
-from .._numbers import WIDE_CONTEXT, iso, parse_instant, quantum
-from ..compiler import StatusTable, compile_status_table, expression_at, rounding_at, run
+from .._numbers import WIDE_CONTEXT, in_range, iso, parse_decimal, parse_instant
+from ..compiler import RoundedRatio, compile_ratio, expression_at, places_problem, rounding_of, run
 from ..errors import AccountError, Problem, did_you_mean, problem_at
 from ..model import Parameter, PolicyDocument, PolicyRef, Rounding
+from ..product import Account, CompiledPolicy, Operation, Product, Simulation
+from ..rules import StatusTable, compile_status_table
 from ..trace import Env, StepSpec, Trace
-from . import Product
 
 ZERO = Decimal(0)
 HUNDRED = Decimal(100)
@@ -51,7 +52,6 @@ SCOPE: Mapping[str, ExprType] = {
     "debt_value": ExprType.DECIMAL,
     "collateral_value": ExprType.DECIMAL,
 }
-LTV_FORMULA = "debt_value / collateral_value"
 TEMPLATE_NAMES = frozenset({"quantity", "asset", "ltv_before", "ltv_after", "next_attempt_at", "attempts"})
 FRESH_STATE: Mapping[str, Any] = MappingProxyType(
     {"failed_attempts": 0, "last_attempt_at": None, "succeeded_before": False, "disabled": False}
@@ -71,7 +71,8 @@ class Thresholds:
 class TopUpRules:
     when: Any
     """The compiled `when` expression."""
-    quantity_rounding: str
+    quantity_roundings: Mapping[str, Rounding]
+    """By collateral asset: its precision, the policy's `auto_top_up.quantity_rounding`."""
     retry_interval: timedelta
     max_attempts: int
     partial_is_success: bool
@@ -92,16 +93,22 @@ class CompiledLoanPolicy:
     ref: PolicyRef
     loan_types: Mapping[str, Mapping[str, Thresholds]]
     default_loan_type: str
-    precisions: Mapping[str, int]
-    ltv_rounding: Rounding
+    assets: frozenset[str]
+    ltv: RoundedRatio
     status_table: StatusTable
     top_up: TopUpRules
     steps: Mapping[str, StepSpec]
 
     def evaluate(
-        self, account: Mapping[str, Any], *, source: str, as_of: datetime | None = None
+        self,
+        account: Mapping[str, Any],
+        *,
+        source: str,
+        as_of: datetime,
+        related: Mapping[str, CompiledPolicy],
     ) -> tuple[Mapping[str, Any], Trace]:
-        now = (as_of or datetime.now(UTC)).astimezone(UTC)
+        """The loan decision at `as_of`, the instant retries are timed against."""
+        now = as_of
         thresholds, loan_asset, collateral_asset, prices = self._read(account, source)
         loan = account["loan"]
         settings = account.get("auto_top_up") or {"enabled": False}
@@ -113,12 +120,9 @@ class CompiledLoanPolicy:
         collateral_price = prices[collateral_asset]
         debt_value = loan_quantity * prices[loan_asset]
         collateral_value = quantity * collateral_price
-        ltv = debt_value / collateral_value
         env: dict[str, Any] = {
             "debt_value": debt_value,
             "collateral_value": collateral_value,
-            "ltv_raw": ltv,
-            "ltv": self.ltv_rounding.apply(ltv),
             "events": events,
             "loan_type": account.get("loan_type") or self.default_loan_type,
             "collateral_asset": collateral_asset,
@@ -131,16 +135,15 @@ class CompiledLoanPolicy:
             (self.steps["thresholds"], thresholds.outcome),
             (self.steps["debt_value"], debt_value),
             (self.steps["collateral_value"], collateral_value),
-            (self.steps["ltv"], ltv),
         ]
+        ltv = self.ltv.compute(debt_value, collateral_value, env, steps)
         status, fired = self.status_table.decide(env, steps)
 
         enabled = bool(settings.get("enabled"))
         triggered = bool(run(self.top_up.when, env, self.steps["trigger"]))
         steps.append((self.steps["trigger"], triggered))
-        precision = quantum(self.precisions[collateral_asset])
         required = (debt_value / collateral_price) / thresholds.values["initial_ltv"] - quantity
-        required = required.quantize(precision, rounding=self.top_up.quantity_rounding, context=WIDE_CONTEXT)
+        required = self.top_up.quantity_roundings[collateral_asset].apply(required)
         if required <= 0:
             required = ZERO  # also turns a rounded -0E-8 into a plain 0
         balance = Decimal((account.get("spot_balances") or {}).get(collateral_asset, 0))
@@ -169,7 +172,7 @@ class CompiledLoanPolicy:
         ltv_after = debt_value / ((quantity + moved) * collateral_price)
         after_env = {
             **env,
-            "ltv": self.ltv_rounding.apply(ltv_after),
+            "ltv": self.ltv.rounding.apply(ltv_after),
             "collateral_value": (quantity + moved) * collateral_price,
         }
         top_up.update(
@@ -218,13 +221,13 @@ class CompiledLoanPolicy:
             )
         loan_asset = account["loan"]["asset"]
         collateral_asset = account["collateral"]["asset"]
-        if loan_asset not in self.precisions:
+        if loan_asset not in self.assets:
             problems.append(
                 problem_at(
                     source,
                     ("loan", "asset"),
                     f"unknown asset `{loan_asset}`",
-                    did_you_mean(loan_asset, self.precisions),
+                    did_you_mean(loan_asset, self.assets),
                 )
             )
         thresholds = table.get(collateral_asset) if table is not None else None
@@ -381,15 +384,10 @@ def _compile_thresholds(
                         f" {row['initial']}, {row['margin_call']}, {row['liquidation']}",
                     )
                 )
-            for key, value in row.items():
-                if value != ltv_rounding.apply(value):
-                    problems.append(
-                        document.problem(
-                            (*path, key),
-                            f"expected at most {ltv_rounding.places} decimal places (LTVs are"
-                            f" compared at that precision), got {value}",
-                        )
-                    )
+            for key in row:
+                problem = places_problem(document, (*path, key), ltv_rounding, "LTVs")
+                if problem is not None:
+                    problems.append(problem)
             provenance = {
                 **common,
                 **{names[key]: document.parameter(names[key], (*path, key)) for key in names},
@@ -436,6 +434,7 @@ def _templates(document: PolicyDocument) -> tuple[dict[str, Template], list[Prob
 
 
 def _step_specs(document: PolicyDocument, ltv_rounding: Rounding, when: Expression) -> dict[str, StepSpec]:
+    # the LTV step itself is the kit's rounded ratio (`compile_ratio`)
     return {
         "events": StepSpec(
             name="events", kind="input", description="events applied before evaluating", detail=_events_detail
@@ -452,17 +451,6 @@ def _step_specs(document: PolicyDocument, ltv_rounding: Rounding, when: Expressi
         ),
         "collateral_value": StepSpec(
             name="collateral_value", kind="input", description="collateral quantity x the collateral asset's price"
-        ),
-        "ltv": StepSpec(
-            name="ltv",
-            kind="derive",
-            description="LTV, then rounded for comparison as the policy states",
-            inputs=("debt_value", "collateral_value"),
-            expression=LTV_FORMULA,
-            source=document.source(("ltv",)),
-            path="$.ltv",
-            roundings={"ltv": ltv_rounding},
-            detail=lambda _value, env: {"compared": env["ltv"], "rounding": ltv_rounding.describe()},
         ),
         "trigger": StepSpec(
             name="auto_top_up.when",
@@ -496,7 +484,15 @@ def _step_specs(document: PolicyDocument, ltv_rounding: Rounding, when: Expressi
 
 def compile_loans(document: PolicyDocument) -> tuple[CompiledLoanPolicy | None, list[Problem]]:
     data = document.data
-    ltv_rounding = rounding_at(document, ("ltv",))
+    ltv = compile_ratio(
+        document,
+        name="ltv",
+        numerator="debt_value",
+        denominator="collateral_value",
+        rounding_path=("ltv",),
+        description="LTV, then rounded for comparison as the policy states",
+    )
+    ltv_rounding = ltv.rounding
     top = ("auto_top_up",)
     common = {
         name: document.parameter(name, (*top, name))
@@ -516,7 +512,10 @@ def compile_loans(document: PolicyDocument) -> tuple[CompiledLoanPolicy | None, 
     settings = data["auto_top_up"]
     rules = TopUpRules(
         when=when,
-        quantity_rounding=settings["quantity_rounding"],
+        quantity_roundings={
+            symbol: rounding_of(int(spec["precision"]), str(settings["quantity_rounding"]))
+            for symbol, spec in data["assets"].items()
+        },
         retry_interval=timedelta(microseconds=int(settings["retry_interval_hours"] * 3_600_000_000)),
         max_attempts=int(settings["max_attempts"]),
         partial_is_success=settings["partial_top_up"] == "success",
@@ -527,8 +526,8 @@ def compile_loans(document: PolicyDocument) -> tuple[CompiledLoanPolicy | None, 
         ref=document.ref,
         loan_types=loan_types,
         default_loan_type=data["default_loan_type"],
-        precisions={symbol: int(spec["precision"]) for symbol, spec in data["assets"].items()},
-        ltv_rounding=ltv_rounding,
+        assets=frozenset(data["assets"]),
+        ltv=ltv,
         status_table=status_table,
         top_up=rules,
         steps=_step_specs(document, ltv_rounding, when),
@@ -599,17 +598,79 @@ def assets(account: Mapping[str, Any]) -> frozenset[str]:
     return frozenset((account["loan"]["asset"], account["collateral"]["asset"]))
 
 
+def _with_event(account: Account, event: Mapping[str, Any]) -> Account:
+    settings = dict(account.get("auto_top_up") or {"enabled": False})
+    settings["events"] = [*(settings.get("events") or ()), event]
+    return {**account, "auto_top_up": settings}
+
+
+def reset(account: Account, _value: None) -> Account:
+    """A reset of auto top-up: the failure streak ends and a disabled auto top-up is enabled again."""
+    return _with_event(account, {"type": "reset"})
+
+
+def manual_top_up(account: Account, value: object) -> Account:
+    """A successful manual top-up of `value` collateral, which also ends a failure streak."""
+    quantity = parse_decimal(value)
+    if quantity is None or quantity <= 0 or not in_range(quantity):
+        raise ValueError(f"expected a decimal quantity > 0 (such as 0.001), got {value!r}")
+    return _with_event(account, {"type": "manual_top_up", "quantity": quantity})
+
+
+def explain_detail(step: Mapping[str, Any]) -> list[str] | None:
+    """The events applied before evaluating, one a line."""
+    if step["step"] != "events":
+        return None
+    return [
+        "manual top-up of " + str(event["quantity"]) if event["type"] == "manual_top_up" else str(event["type"])
+        for event in step.get("detail") or ()
+    ]
+
+
+def explain_sections(decision: Mapping[str, Any]) -> list[str]:
+    """What auto top-up did, what it needed, and the state to send next time."""
+    top_up = decision["outcome"]["top_up"]
+    state = top_up["next_state"]
+    lines = [f"Auto top-up: {top_up['action']}" + ("" if top_up["enabled"] else " (auto top-up is off)")]
+    if top_up["triggered"]:
+        lines.append(
+            f"  needed {top_up['required_quantity']} {top_up['asset']} to restore the initial LTV;"
+            f" spot balance {top_up['spot_balance']}; moved {top_up['quantity']}"
+        )
+        lines.append(f"  LTV after: {top_up['ltv_after_compared']} -> status {top_up['status_after']}")
+    if top_up["next_attempt_at"]:
+        lines.append(f"  next attempt at {top_up['next_attempt_at']}")
+    lines.append(
+        f"  next state: {state['failed_attempts']} failed attempts, last attempt {state['last_attempt_at']},"
+        f" succeeded before: {str(state['succeeded_before']).lower()}, disabled: {str(state['disabled']).lower()}"
+    )
+    if top_up["notification"]:
+        lines.append(f"  notification: {top_up['notification']}")
+    return lines
+
+
 PRODUCT = Product(
     policy_kind="crypto-loan",
     account_kind="crypto-loan",
     policy_schema="crypto-loan.schema.json",
     account_schema="crypto-loan.account.schema.json",
     compile=compile_loans,
-    reprice=reprice,
-    advance=advance,
-    summarize=summarize,
-    wake_at=wake_at,
-    assets=assets,
+    explain_detail=explain_detail,
+    explain_sections=explain_sections,
+    operations=(
+        Operation(
+            name="reset",
+            help="reset auto top-up: end a failure streak and enable it again",
+            apply=reset,
+        ),
+        Operation(
+            name="manual_top_up",
+            argument="QUANTITY",
+            help="a successful manual top-up adding QUANTITY to the collateral",
+            apply=manual_top_up,
+        ),
+    ),
+    simulation=Simulation(reprice=reprice, advance=advance, summarize=summarize, assets=assets, wake_at=wake_at),
 )
 
 __all__ = ["PRODUCT", "CompiledLoanPolicy", "compile_loans"]

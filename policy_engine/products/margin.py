@@ -22,12 +22,14 @@ from types import MappingProxyType
 from typing import Any
 
 from .._expressions import ExprType
-from ..compiler import Derived, Rule, StatusTable, compile_derived, compile_status_table, rounding_at, run
+from ..accounts import duplicate_problems
+from ..compiler import Derived, RoundedRatio, compile_derived, compile_ratio, places_problem, rounding_of, run
 from ..decision import freeze
-from ..errors import AccountError, Problem, did_you_mean, format_json_path, problem_at
+from ..errors import AccountError, Problem, did_you_mean, problem_at
 from ..model import Parameter, PolicyDocument, PolicyRef, Rounding
+from ..product import CompiledPolicy, Product, Simulation
+from ..rules import Rule, StatusTable, compile_status_table
 from ..trace import Env, StepSpec, Trace
-from . import Product
 from .liquidation import Holding, PlanRules, plan
 
 ZERO = Decimal(0)
@@ -43,12 +45,14 @@ INPUT_SCOPE: Mapping[str, ExprType] = {
     "liquidation_level": ExprType.DECIMAL,
     "fee_rate": ExprType.DECIMAL,
 }
-MARGIN_LEVEL_FORMULA = "total_asset_value / total_liability_value"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class AssetSpec:
-    precision: int
+    quantity_rounding: Rounding
+    """A quantity sold: the asset's precision, the policy's `liquidation.quantity_rounding`."""
+    returned_rounding: Rounding
+    """Cash returned in this asset: its precision, the policy's `liquidation.returned_rounding`."""
     liquid: bool
 
 
@@ -80,18 +84,22 @@ class CompiledMarginPolicy:
     ref: PolicyRef
     modes: Mapping[str, Mode]
     assets: Mapping[str, AssetSpec]
-    margin_level_rounding: Rounding
+    margin_level: RoundedRatio
     derived: Sequence[Derived]
     needs_debt: frozenset[str]
     """Derived figures that read the margin level, directly or through other figures."""
     status_table: StatusTable
-    plan_rules: Mapping[str, str]
     steps: Mapping[str, StepSpec]
 
     def evaluate(
-        self, account: Mapping[str, Any], *, source: str, as_of: datetime | None = None
+        self,
+        account: Mapping[str, Any],
+        *,
+        source: str,
+        as_of: datetime,
+        related: Mapping[str, CompiledPolicy],
     ) -> tuple[Mapping[str, Any], Trace]:
-        """The margin decision; it does not depend on the time, so `as_of` is unused."""
+        """The margin decision for a schema-valid account."""
         problems: list[Problem] = []
         tier = self._tier(account, source, problems)
         holdings, total_assets = self._read_lines(account["assets"], "assets", source, problems)
@@ -127,10 +135,7 @@ class CompiledMarginPolicy:
         has_debt = total_debt > 0
         margin_level = None
         if has_debt:
-            margin_level = total_assets / total_debt
-            env["margin_level_raw"] = margin_level
-            env["margin_level"] = self.margin_level_rounding.apply(margin_level)
-            steps.append((self.steps["margin_level"], margin_level))
+            margin_level = self.margin_level.compute(total_assets, total_debt, env, steps)
         else:
             steps.append((self.steps["no_debt"], None))
 
@@ -206,6 +211,7 @@ class CompiledMarginPolicy:
         lines = []
         total = ZERO
         debt = field == "liabilities"
+        problems += duplicate_problems(items, field, source)
         for index, item in enumerate(items):
             asset = item["asset"]
             if asset not in self.assets:
@@ -237,10 +243,7 @@ class CompiledMarginPolicy:
         rules = PlanRules(
             fee_rate=tier.values["fee_rate"],
             fee_base=tier.fee_base,
-            quantity_rounding=self.plan_rules["quantity_rounding"],
-            returned_rounding=self.plan_rules["returned_rounding"],
-            margin_level_places=self.margin_level_rounding.quantum,
-            margin_level_rounding=self.margin_level_rounding.mode,
+            margin_level_rounding=self.margin_level.rounding,
         )
         plan_holdings = [
             Holding(
@@ -248,7 +251,7 @@ class CompiledMarginPolicy:
                 quantity=quantity,
                 price=price,
                 execution_price=Decimal(execution_prices.get(asset, price)),
-                precision=self.assets[asset].precision,
+                quantity_rounding=self.assets[asset].quantity_rounding,
                 liquid=self.assets[asset].liquid,
             )
             # collateral held in a borrowed asset repays it first, then the rest in the account's order
@@ -259,7 +262,7 @@ class CompiledMarginPolicy:
             debt=total_debt,
             settlement_asset=settlement_asset,
             settlement_price=settlement_price,
-            settlement_precision=self.assets[settlement_asset].precision,
+            returned_rounding=self.assets[settlement_asset].returned_rounding,
             rules=rules,
         )
 
@@ -293,15 +296,9 @@ def _compile_modes(
                     )
                 )
             for key in ("margin_call", "liquidation"):
-                value = row[key]
-                if value != margin_level_rounding.apply(value):
-                    problems.append(
-                        document.problem(
-                            (*path, key),
-                            f"expected at most {margin_level_rounding.places} decimal places (margin"
-                            f" levels are compared at that precision), got {value}",
-                        )
-                    )
+                problem = places_problem(document, (*path, key), margin_level_rounding, "margin levels")
+                if problem is not None:
+                    problems.append(problem)
             call_parameter = document.parameter("margin_call_level", (*path, "margin_call"))
             liquidation_parameter = document.parameter("liquidation_level", (*path, "liquidation"))
             provenance = {
@@ -318,8 +315,7 @@ def _compile_modes(
     return modes, problems
 
 
-def _step_specs(document: PolicyDocument, margin_level_rounding: Rounding) -> dict[str, StepSpec]:
-    rounding_path = ("margin_level",)
+def _step_specs(document: PolicyDocument) -> dict[str, StepSpec]:
     return {
         "assets": StepSpec(
             name="total_asset_value",
@@ -339,17 +335,6 @@ def _step_specs(document: PolicyDocument, margin_level_rounding: Rounding) -> di
             description="thresholds of the account's mode and leverage",
             inputs=("mode", "leverage"),
             cites=("margin_call_level", "liquidation_level", "fee_rate"),
-        ),
-        "margin_level": StepSpec(
-            name="margin_level",
-            kind="derive",
-            description="margin level, then rounded for comparison as the policy states",
-            inputs=("total_asset_value", "total_liability_value"),
-            expression=MARGIN_LEVEL_FORMULA,
-            source=document.source(rounding_path),
-            path=format_json_path(rounding_path),
-            roundings={"margin_level": margin_level_rounding},
-            detail=lambda _value, env: {"compared": env["margin_level"], "rounding": margin_level_rounding.describe()},
         ),
         "no_debt": StepSpec(
             name="margin_level",
@@ -378,15 +363,28 @@ def _needing_debt(derived: Sequence[Derived]) -> frozenset[str]:
 
 def compile_margin(document: PolicyDocument) -> tuple[CompiledMarginPolicy | None, list[Problem]]:
     data = document.data
-    margin_level_rounding = rounding_at(document, ("margin_level",))
+    margin_level = compile_ratio(
+        document,
+        name="margin_level",
+        numerator="total_asset_value",
+        denominator="total_liability_value",
+        rounding_path=("margin_level",),
+        description="margin level, then rounded for comparison as the policy states",
+    )
+    margin_level_rounding = margin_level.rounding
     common = {
         "margin_level_rounding": document.parameter("margin_level_rounding", ("margin_level",)),
         "quantity_rounding": document.parameter("quantity_rounding", ("liquidation", "quantity_rounding")),
         "returned_rounding": document.parameter("returned_rounding", ("liquidation", "returned_rounding")),
     }
     modes, problems = _compile_modes(document, margin_level_rounding, common)
+    liquidation = data["liquidation"]
     assets = {
-        symbol: AssetSpec(precision=int(spec["precision"]), liquid=spec["liquidity"] == "liquid")
+        symbol: AssetSpec(
+            quantity_rounding=rounding_of(int(spec["precision"]), str(liquidation["quantity_rounding"])),
+            returned_rounding=rounding_of(int(spec["precision"]), str(liquidation["returned_rounding"])),
+            liquid=spec["liquidity"] == "liquid",
+        )
         for symbol, spec in data["assets"].items()
     }
     roundings = {"margin_level": margin_level_rounding}
@@ -401,12 +399,11 @@ def compile_margin(document: PolicyDocument) -> tuple[CompiledMarginPolicy | Non
         ref=document.ref,
         modes=modes,
         assets=assets,
-        margin_level_rounding=margin_level_rounding,
+        margin_level=margin_level,
         derived=derived,
         needs_debt=_needing_debt(derived),
         status_table=status_table,
-        plan_rules={key: str(data["liquidation"][key]) for key in ("quantity_rounding", "returned_rounding")},
-        steps=_step_specs(document, margin_level_rounding),
+        steps=_step_specs(document),
     )
     return compiled, []
 
@@ -442,12 +439,48 @@ def summarize(outcome: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def wake_at(_outcome: Mapping[str, Any]) -> datetime | None:
+def assets(account: Mapping[str, Any]) -> frozenset[str]:
+    return frozenset(line["asset"] for field in ("assets", "liabilities") for line in account[field])
+
+
+def explain_detail(step: Mapping[str, Any]) -> list[str] | None:
+    """The asset and liability lines behind the account's totals."""
+    if step["step"] in ("total_asset_value", "total_liability_value") and isinstance(step.get("detail"), list):
+        return [f"{line['asset']}: {line['quantity']} x {line['price']} = {line['value']}" for line in step["detail"]]
     return None
 
 
-def assets(account: Mapping[str, Any]) -> frozenset[str]:
-    return frozenset(line["asset"] for field in ("assets", "liabilities") for line in account[field])
+def explain_sections(decision: Mapping[str, Any]) -> list[str]:
+    """The liquidation plan, step by step, when the account is liquidated."""
+    plan = decision["outcome"].get("liquidation")
+    if not plan:
+        return []
+    lines = [f"Liquidation ({plan['method']}):"]
+    for event in plan["steps"]:
+        name = event["event"]
+        if name == "regular_sale":
+            level = event["margin_level_after"]
+            lines.append(
+                f"  sell {event['quantity']} {event['asset']} at {event['price']} = {event['value']}"
+                f" for the {event['purpose']}; debt left {event['debt_after']}"
+                + (f", margin level {level}" if level is not None else "")
+            )
+        elif name == "takeover":
+            taken = ", ".join(f"{a['quantity']} {a['asset']} at {a['price']}" for a in event["assets"])
+            lines.append(f"  takeover of {taken} = {event['proceeds']}; margin level {event['margin_level']}")
+        elif name == "repay":
+            lines.append(f"  repay {event['debt_repaid']}; cash left {event['cash_after']}")
+        elif name == "fee":
+            lines.append(f"  fee {event['value']} paid from takeover cash; cash left {event['cash_after']}")
+    unpaid = f" (unpaid {plan['fee_unpaid']})" if Decimal(plan["fee_unpaid"]) != 0 else ""
+    lines.append(
+        f"  fee: {plan['fee_rate']} x {plan['fee_base']} {plan['fee_base_value']} = {plan['fee_value']}{unpaid}"
+    )
+    if Decimal(plan["debt_remaining"]) != 0:
+        lines.append(f"  debt not covered: {plan['debt_remaining']}")
+    returned = ", ".join(f"{item['quantity']} {item['asset']}" for item in plan["returned"]) or "nothing"
+    lines.append(f"  returned to the user: {returned}")
+    return lines
 
 
 PRODUCT = Product(
@@ -456,11 +489,9 @@ PRODUCT = Product(
     policy_schema="margin-trading.schema.json",
     account_schema="spot-margin.account.schema.json",
     compile=compile_margin,
-    reprice=reprice,
-    advance=advance,
-    summarize=summarize,
-    wake_at=wake_at,
-    assets=assets,
+    explain_detail=explain_detail,
+    explain_sections=explain_sections,
+    simulation=Simulation(reprice=reprice, advance=advance, summarize=summarize, assets=assets),
 )
 
 __all__ = ["PRODUCT", "CompiledMarginPolicy", "compile_margin"]

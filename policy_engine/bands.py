@@ -1,0 +1,307 @@
+"""Band tables: contiguous value ranges, each with its own rate, looked up or applied marginally.
+
+One primitive serves three shapes found in risk policies:
+
+- marginal bands, like tax brackets: a value counts band by band, each part
+  at its band's rate (collateral haircuts: 120M of BTC at 100% up to 100M
+  and 97.5% above counts 119.5M);
+- bracket lookup with cumulative amounts: the value falls in one bracket,
+  and each bracket's `cum` makes `value x rate - cum` continuous across
+  bracket edges; lint recomputes `cum` from the bands and rejects a wrong
+  declared one (futures maintenance margin);
+- zones: a lookup whose band carries a label (green, yellow, red).
+
+Bands are rows `{from, to, rate, ...}` at any path (the key names are the
+product's choice).  Lint: the first band starts where the product says (0 by
+default), each band starts where the previous one ends (no gap, no
+overlap), `to` is above `from`, only the last band may be open (no `to`), the
+last one must be when every value must fall in a band, rates lie in the
+range the product gives and move in the direction it asks.  Trace steps cite
+the YAML line of the band used, or of each band a marginal value spans.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, bisect_right
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Literal
+
+from .errors import JsonPath, Problem, format_json_path
+from .model import PolicyDocument
+from .trace import Env, StepSpec
+
+ZERO = Decimal(0)
+ONE = Decimal(1)
+Closed = Literal["lower", "upper"]
+Direction = Literal["non-increasing", "non-decreasing"]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Band:
+    """One row: `[lower, upper)` (or `(lower, upper]`), its rate and cumulative amount, and its YAML place."""
+
+    index: int
+    lower: Decimal
+    upper: Decimal | None
+    """None for an open last band."""
+    rate: Decimal | None
+    cumulative: Decimal | None
+    """`lower x (rate - previous rate) + previous cumulative`, when the table has cumulative amounts."""
+    label: Any
+    entry: Mapping[str, Any]
+    """The whole YAML row, for the product's own fields (a label, a maximum leverage)."""
+    source: str
+    path: str
+
+    def to_dict(self) -> dict[str, Any]:
+        shown: dict[str, Any] = {"index": self.index, "from": self.lower, "to": self.upper}
+        if self.label is not None:
+            shown["label"] = self.label
+        if self.rate is not None:
+            shown["rate"] = self.rate
+        if self.cumulative is not None:
+            shown["cumulative"] = self.cumulative
+        shown["source"] = self.source
+        shown["path"] = self.path
+        return shown
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class BandPart:
+    """The part of a value that falls in one band, and what it counts for at the band's rate."""
+
+    band: Band
+    amount: Decimal
+    counted: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class Marginal:
+    """A value applied band by band: the total it counts for, and each band's part."""
+
+    total: Decimal
+    parts: tuple[BandPart, ...]
+
+
+def _band_value(value: Band | None) -> Any:
+    if value is None:
+        return None
+    return value.label if value.label is not None else value.index + 1
+
+
+def _band_detail(value: Band | None, _env: Env) -> Any:
+    return None if value is None else {"band": value.to_dict()}
+
+
+def _marginal_value(value: Marginal) -> Decimal:
+    return value.total
+
+
+def _marginal_detail(value: Marginal, _env: Env) -> Any:
+    return {"bands": [{**part.band.to_dict(), "amount": part.amount, "counted": part.counted} for part in value.parts]}
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class BandTable:
+    """Compiled bands in order, and the trace steps that report a lookup or a marginal application."""
+
+    bands: tuple[Band, ...]
+    lowers: tuple[Decimal, ...]
+    closed: Closed
+    lookup_spec: StepSpec
+    marginal_spec: StepSpec
+
+    def find(self, value: Decimal) -> Band | None:
+        """The band `value` falls in, or None below the first band or beyond a closed last band."""
+        if self.closed == "lower":
+            index = bisect_right(self.lowers, value) - 1
+        else:
+            index = bisect_left(self.lowers, value) - 1
+            if index < 0 and value == self.lowers[0]:
+                index = 0
+        if index < 0:
+            return None
+        band = self.bands[index]
+        upper = band.upper
+        if upper is not None and (value >= upper if self.closed == "lower" else value > upper):
+            return None
+        return band
+
+    def lookup(self, value: Decimal, steps: list[tuple[StepSpec, Any]]) -> Band | None:
+        """`find`, recording a step that cites the band's YAML line."""
+        band = self.find(value)
+        steps.append((self.lookup_spec, band))
+        return band
+
+    def marginal(self, value: Decimal) -> Marginal:
+        """`value` counted band by band, each part at its band's rate (a band without a rate counts fully)."""
+        total = ZERO
+        parts = []
+        for band in self.bands:
+            if value <= band.lower:
+                break
+            top = value if band.upper is None or value < band.upper else band.upper
+            amount = top - band.lower
+            counted = amount if band.rate is None else amount * band.rate
+            total += counted
+            parts.append(BandPart(band=band, amount=amount, counted=counted))
+        return Marginal(total, tuple(parts))
+
+    def apply_marginal(self, value: Decimal, steps: list[tuple[StepSpec, Any]]) -> Decimal:
+        """`marginal`, recording a step with each band's part, rate and YAML line; returns the total."""
+        result = self.marginal(value)
+        steps.append((self.marginal_spec, result))
+        return result.total
+
+
+def _number(value: Any) -> Decimal:
+    return value if isinstance(value, Decimal) else Decimal(value)
+
+
+def compile_bands(  # noqa: PLR0912 - one lint after another, each a few lines
+    document: PolicyDocument,
+    path: JsonPath,
+    *,
+    name: str,
+    input_name: str,
+    description: str,
+    lower_key: str = "from",
+    upper_key: str = "to",
+    rate_key: str | None = "rate",
+    cumulative_key: str | None = None,
+    label_key: str | None = None,
+    start: Decimal | None = ZERO,
+    open_top: bool = True,
+    rate_range: tuple[Decimal, Decimal] | None = (ZERO, ONE),
+    direction: Direction | None = None,
+    closed: Closed = "lower",
+) -> tuple[BandTable | None, list[Problem]]:
+    """Compile and lint the band rows at `path` (a schema-valid list of mappings).
+
+    `name` and `description` name the trace step, which reads `input_name`
+    from the evaluation's values.  With `cumulative_key`, each row's declared
+    cumulative amount is checked against the one recomputed from the bands
+    (`lower x (rate - previous rate) + previous`); a row may leave it out.
+    """
+    rows = document.data_at(path) or []
+    problems: list[Problem] = []
+    bands: list[Band] = []
+    if not rows:
+        return None, [document.problem(path, "expected at least one band")]
+    previous_upper: Decimal | None = None
+    previous_rate = ZERO
+    cumulative = ZERO
+    for index, row in enumerate(rows):
+        where: JsonPath = (*path, index)
+        lower = _number(row[lower_key])
+        upper = None if row.get(upper_key) is None else _number(row[upper_key])
+        rate = None if rate_key is None else _number(row[rate_key])
+        if index == 0 and start is not None and lower != start:
+            problems.append(
+                document.problem((*where, lower_key), f"expected the first band to start at {start}, got {lower}")
+            )
+        if index > 0 and previous_upper is None:
+            problems.append(
+                document.problem(
+                    (*path, index - 1),
+                    f"only the last band may be open (no `{upper_key}`); band {index} follows this one",
+                )
+            )
+        elif previous_upper is not None and lower != previous_upper:
+            kind = "a gap" if lower > previous_upper else "an overlap"
+            problems.append(
+                document.problem(
+                    (*where, lower_key),
+                    f"expected {previous_upper} (where the previous band ends), got {lower}: {kind} between bands",
+                )
+            )
+        if upper is not None and upper <= lower:
+            problems.append(
+                document.problem((*where, upper_key), f"expected a value above `{lower_key}` ({lower}), got {upper}")
+            )
+        if rate is not None and rate_range is not None and not rate_range[0] <= rate <= rate_range[1]:
+            problems.append(
+                document.problem(
+                    (*where, rate_key or ""), f"expected a rate in [{rate_range[0]}, {rate_range[1]}], got {rate}"
+                )
+            )
+        if rate is not None and index > 0 and direction is not None:
+            wrong = rate > previous_rate if direction == "non-increasing" else rate < previous_rate
+            if wrong:
+                problems.append(
+                    document.problem(
+                        (*where, rate_key or ""),
+                        f"expected {direction} rates: {rate} after {previous_rate} in the band before",
+                    )
+                )
+        band_cumulative = None
+        if cumulative_key is not None and rate is not None:
+            cumulative = lower * (rate - previous_rate) + cumulative
+            declared = row.get(cumulative_key)
+            if declared is not None and _number(declared) != cumulative:
+                problems.append(
+                    document.problem(
+                        (*where, cumulative_key),
+                        f"expected {cumulative:f} = {lower} x ({rate} - {previous_rate}) + the previous band's"
+                        f" {cumulative_key}, got {declared}",
+                        suggestion=f"{cumulative_key}: {cumulative:f}",
+                    )
+                )
+            band_cumulative = cumulative
+        bands.append(
+            Band(
+                index=index,
+                lower=lower,
+                upper=upper,
+                rate=rate,
+                cumulative=band_cumulative,
+                label=None if label_key is None else row.get(label_key),
+                entry=row,
+                source=document.source(where),
+                path=format_json_path(where),
+            )
+        )
+        previous_upper = upper
+        previous_rate = rate if rate is not None else previous_rate
+    if open_top and previous_upper is not None:
+        problems.append(
+            document.problem(
+                (*path, len(rows) - 1, upper_key),
+                f"expected the last band to be open (no `{upper_key}`) so that every value falls in a band,"
+                f" got {upper_key}: {previous_upper}",
+            )
+        )
+    if problems:
+        return None, problems
+    where_text = format_json_path(path)
+    table = BandTable(
+        bands=tuple(bands),
+        lowers=tuple(band.lower for band in bands),
+        closed=closed,
+        lookup_spec=StepSpec(
+            name=name,
+            kind="lookup",
+            description=description,
+            inputs=(input_name,),
+            source=document.source(path),
+            path=where_text,
+            value_of=_band_value,
+            detail=_band_detail,
+        ),
+        marginal_spec=StepSpec(
+            name=name,
+            kind="bands",
+            description=description,
+            inputs=(input_name,),
+            source=document.source(path),
+            path=where_text,
+            value_of=_marginal_value,
+            detail=_marginal_detail,
+        ),
+    )
+    return table, []
+
+
+__all__ = ["Band", "BandPart", "BandTable", "Marginal", "compile_bands"]

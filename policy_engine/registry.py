@@ -1,0 +1,101 @@
+"""Which products there are: found through the entry-point group `policy_engine.products`.
+
+Each entry point names a `Product` record (`module:ATTRIBUTE`); the bundled
+products are declared the same way in `pyproject.toml`, so a separate package
+adds a product by declaring an entry point, with no edit here.  A plug-in
+that fails to import, is not a `Product`, or claims a kind another product
+has is reported as a problem, never skipped in silence.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from functools import cache
+from importlib.metadata import EntryPoint, entry_points
+
+from .errors import Problem
+from .product import Product
+
+GROUP = "policy_engine.products"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Registry:
+    """Products by policy kind and by account kind, and any problem found assembling them."""
+
+    by_policy_kind: Mapping[str, Product]
+    by_account_kind: Mapping[str, Product]
+    problems: tuple[Problem, ...] = ()
+
+    @classmethod
+    def of(cls, products: Iterable[Product], *, where: Mapping[str, str] | None = None) -> Registry:
+        """A registry of `products`; `where` names each product's origin (by policy kind) for messages."""
+        by_policy: dict[str, Product] = {}
+        by_account: dict[str, Product] = {}
+        problems: list[Problem] = []
+        where = where or {}
+        for product in products:
+            origin = where.get(product.policy_kind, f"product `{product.policy_kind}`")
+            if product.policy_kind in by_policy:
+                problems.append(
+                    Problem(file=origin, message=f"policy kind `{product.policy_kind}` is already registered")
+                )
+                continue
+            if product.account_kind in by_account:
+                owner = by_account[product.account_kind].policy_kind
+                problems.append(
+                    Problem(file=origin, message=f"account kind `{product.account_kind}` is already used by `{owner}`")
+                )
+                continue
+            unread = sorted(set(product.requires) - set(product.reads))
+            if unread:
+                problems.append(Problem(file=origin, message=f"`requires` names kinds not in `reads`: {unread}"))
+            by_policy[product.policy_kind] = product
+            by_account[product.account_kind] = product
+        return cls(by_policy_kind=by_policy, by_account_kind=by_account, problems=tuple(problems))
+
+
+def _load(entry: EntryPoint) -> tuple[Product | None, Problem | None]:
+    origin = f"entry point `{entry.name} = {entry.value}` ({GROUP})"
+    try:
+        loaded = entry.load()
+    except Exception as error:
+        return None, Problem(file=origin, message=f"cannot load the product: {type(error).__name__}: {error}")
+    if not isinstance(loaded, Product):
+        return None, Problem(
+            file=origin, message=f"expected a policy_engine.product.Product, got {type(loaded).__name__}"
+        )
+    return loaded, None
+
+
+@cache
+def discovered() -> Registry:
+    """The products declared by installed packages (cached; `discovered.cache_clear()` finds them anew)."""
+    products: list[Product] = []
+    where: dict[str, str] = {}
+    problems: list[Problem] = []
+    for entry in sorted(entry_points(group=GROUP), key=lambda e: (e.name, e.value)):
+        product, problem = _load(entry)
+        if problem is not None:
+            problems.append(problem)
+        if product is not None:
+            products.append(product)
+            where.setdefault(product.policy_kind, f"entry point `{entry.name} = {entry.value}` ({GROUP})")
+    if not products and not problems:
+        problems.append(
+            Problem(
+                file=GROUP,
+                message="no products are registered; install the package (pip install -e .) so that"
+                " its entry points are declared",
+            )
+        )
+    registry = Registry.of(products, where=where)
+    return Registry(
+        by_policy_kind=registry.by_policy_kind,
+        by_account_kind=registry.by_account_kind,
+        problems=(*problems, *registry.problems),
+    )
+
+
+__all__ = ["GROUP", "Registry", "discovered"]
