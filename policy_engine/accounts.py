@@ -35,7 +35,20 @@ def parse_json_account(text: str, *, source: str) -> Any:
             [Problem(file=source, line=error.lineno, col=error.colno, message=f"invalid JSON: {error.msg}")]
         ) from error
     except ValueError as error:
-        raise AccountError([Problem(file=source, message=f"invalid JSON: {error}")]) from error
+        raise AccountError(
+            _located_duplicates(text, source) or [Problem(file=source, message=f"invalid JSON: {error}")]
+        ) from error
+
+
+def _located_duplicates(text: str, source: str) -> list[Problem]:
+    """Duplicate keys with their lines, found by reading the JSON text again as YAML (JSON's superset).
+
+    Python's JSON parser reports no position for a duplicate key; the strict
+    YAML loader does, for both occurrences.  Only the duplicate-key problems
+    are taken, and only on this error path.
+    """
+    _document, problems = parse_yaml(text, file=source)
+    return [problem for problem in problems if problem.message.startswith("duplicate key")]
 
 
 def parse_account(text: str, *, source: str, yaml: bool | None = None) -> Any:

@@ -18,6 +18,10 @@ overlap), `to` is above `from`, only the last band may be open (no `to`), the
 last one must be when every value must fall in a band, rates lie in the
 range the product gives and move in the direction it asks.  Trace steps cite
 the YAML line of the band used, or of each band a marginal value spans.
+
+A step renders its input from the evaluation's values by name when the
+decision is rendered (the trace is lazy): give each lookup in one
+evaluation its own input name.
 """
 
 from __future__ import annotations
@@ -83,6 +87,8 @@ class Marginal:
 
     total: Decimal
     parts: tuple[BandPart, ...]
+    excess: Decimal = ZERO
+    """The amount above a closed last band, which no band counts; the product decides what it means."""
 
 
 def _band_value(value: Band | None) -> Any:
@@ -100,7 +106,12 @@ def _marginal_value(value: Marginal) -> Decimal:
 
 
 def _marginal_detail(value: Marginal, _env: Env) -> Any:
-    return {"bands": [{**part.band.to_dict(), "amount": part.amount, "counted": part.counted} for part in value.parts]}
+    detail: dict[str, Any] = {
+        "bands": [{**part.band.to_dict(), "amount": part.amount, "counted": part.counted} for part in value.parts]
+    }
+    if value.excess:
+        detail["excess"] = value.excess
+    return detail
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -147,7 +158,9 @@ class BandTable:
             counted = amount if band.rate is None else amount * band.rate
             total += counted
             parts.append(BandPart(band=band, amount=amount, counted=counted))
-        return Marginal(total, tuple(parts))
+        last_upper = self.bands[-1].upper
+        excess = value - last_upper if last_upper is not None and value > last_upper else ZERO
+        return Marginal(total, tuple(parts), excess)
 
     def apply_marginal(self, value: Decimal, steps: list[tuple[StepSpec, Any]]) -> Decimal:
         """`marginal`, recording a step with each band's part, rate and YAML line; returns the total."""
@@ -158,6 +171,13 @@ class BandTable:
 
 def _number(value: Any) -> Decimal:
     return value if isinstance(value, Decimal) else Decimal(value)
+
+
+def _tidy(value: Decimal) -> Decimal:
+    """`value` without trailing zeros and without an exponent: 300.000 -> 300, 1E+3 -> 1000."""
+    normal = value.normalize()
+    exponent = normal.as_tuple().exponent
+    return normal.quantize(ONE) if isinstance(exponent, int) and exponent > 0 else normal
 
 
 def compile_bands(  # noqa: PLR0912 - one lint after another, each a few lines
@@ -206,7 +226,7 @@ def compile_bands(  # noqa: PLR0912 - one lint after another, each a few lines
             problems.append(
                 document.problem(
                     (*path, index - 1),
-                    f"only the last band may be open (no `{upper_key}`); band {index} follows this one",
+                    f"only the last band may be open (no `{upper_key}`); band {index + 1} follows this one",
                 )
             )
         elif previous_upper is not None and lower != previous_upper:
@@ -238,18 +258,20 @@ def compile_bands(  # noqa: PLR0912 - one lint after another, each a few lines
                 )
         band_cumulative = None
         if cumulative_key is not None and rate is not None:
-            cumulative = lower * (rate - previous_rate) + cumulative
+            computed = _tidy(lower * (rate - previous_rate) + cumulative)
             declared = row.get(cumulative_key)
-            if declared is not None and _number(declared) != cumulative:
+            if declared is not None and _number(declared) != computed:
                 problems.append(
                     document.problem(
                         (*where, cumulative_key),
-                        f"expected {cumulative:f} = {lower} x ({rate} - {previous_rate}) + the previous band's"
-                        f" {cumulative_key}, got {declared}",
-                        suggestion=f"{cumulative_key}: {cumulative:f}",
+                        f"expected {computed:f} = {lower} x ({rate} - {previous_rate}) + {cumulative:f}"
+                        f" (the previous band's {cumulative_key}), got {declared}",
+                        suggestion=f"{cumulative_key}: {computed:f}",
                     )
                 )
-            band_cumulative = cumulative
+            cumulative = computed
+            # the analyst's own figure (equal when right), so that the trace shows what the YAML says
+            band_cumulative = computed if declared is None else _number(declared)
         bands.append(
             Band(
                 index=index,
@@ -275,31 +297,24 @@ def compile_bands(  # noqa: PLR0912 - one lint after another, each a few lines
         )
     if problems:
         return None, problems
-    where_text = format_json_path(path)
+    def spec(kind: str, value_of: Any, detail: Any) -> StepSpec:
+        return StepSpec(
+            name=name,
+            kind=kind,
+            description=description,
+            inputs=(input_name,),
+            source=document.source(path),
+            path=format_json_path(path),
+            value_of=value_of,
+            detail=detail,
+        )
+
     table = BandTable(
         bands=tuple(bands),
         lowers=tuple(band.lower for band in bands),
         closed=closed,
-        lookup_spec=StepSpec(
-            name=name,
-            kind="lookup",
-            description=description,
-            inputs=(input_name,),
-            source=document.source(path),
-            path=where_text,
-            value_of=_band_value,
-            detail=_band_detail,
-        ),
-        marginal_spec=StepSpec(
-            name=name,
-            kind="bands",
-            description=description,
-            inputs=(input_name,),
-            source=document.source(path),
-            path=where_text,
-            value_of=_marginal_value,
-            detail=_marginal_detail,
-        ),
+        lookup_spec=spec("lookup", _band_value, _band_detail),
+        marginal_spec=spec("bands", _marginal_value, _marginal_detail),
     )
     return table, []
 

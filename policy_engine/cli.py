@@ -13,7 +13,7 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from .accounts import parse_account
 from .decision import canonical_json
@@ -24,6 +24,9 @@ from .explain import explain
 from .registry import discovered
 from .simulate import read_price_path, simulate, timeline_text
 
+if TYPE_CHECKING:
+    from _typeshed import SupportsWrite
+
 EXIT_OK, EXIT_POLICY, EXIT_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
 
 
@@ -32,8 +35,21 @@ class _UsageError(Exception):
 
 
 class _Parser(argparse.ArgumentParser):
+    """Raises instead of exiting, and prints help to the stream `main` was given, not `sys.stdout`."""
+
+    def __init__(self, *args: Any, out: TextIO | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.out = out
+
     def error(self, message: str) -> None:  # type: ignore[override]  # raise, never exit
         raise _UsageError(f"{self.prog}: {message}")
+
+    def _print_message(self, message: str, file: SupportsWrite[str] | None = None) -> None:
+        if not message:
+            return
+        # argparse passes None (or sys.stdout) for help text, sys.stderr for usage errors
+        target = file if file is not None and file is not sys.stdout else self.out or sys.stdout
+        target.write(message)
 
 
 def _operations_help() -> str:
@@ -44,18 +60,21 @@ def _operations_help() -> str:
             usage = operation.name if operation.argument is None else f"{operation.name}={operation.argument}"
             offered.append(f"{usage} ({kind}: {operation.help})")
     listed = "; ".join(offered) if offered else "no product offers any"
-    return f"apply a named operation to the account before evaluating (repeatable, in order): {listed}"
+    # argparse formats help with %: a product's "5% of the loan" must stay text
+    return f"apply a named operation to the account before evaluating (repeatable, in order): {listed}".replace(
+        "%", "%%"
+    )
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="policy-engine", description="Risk rules as versioned YAML: validate and evaluate.")
+def _parser(out: TextIO) -> argparse.ArgumentParser:
+    parser = _Parser(prog="policy-engine", description="Risk rules as versioned YAML: validate and evaluate.", out=out)
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    validate = commands.add_parser("validate", help="check policy files; exit 1 listing every problem")
+    validate = commands.add_parser("validate", help="check policy files; exit 1 listing every problem", out=out)
     validate.add_argument("paths", nargs="*", default=["policies"], help="policy files or folders (default: policies)")
     validate.add_argument("--format", choices=("text", "json"), default="text")
 
-    evaluate = commands.add_parser("evaluate", help="decide for one account and explain why")
+    evaluate = commands.add_parser("evaluate", help="decide for one account and explain why", out=out)
     evaluate.add_argument("account", help="account file (JSON or YAML), or - for standard input")
     evaluate.add_argument(
         "--policies",
@@ -86,7 +105,9 @@ def _parser() -> argparse.ArgumentParser:
         help="the same as --op, with `:` before the value (kept for earlier scripts)",
     )
 
-    simulate = commands.add_parser("simulate", help="walk an account through a price path and print its timeline")
+    simulate = commands.add_parser(
+        "simulate", help="walk an account through a price path and print its timeline", out=out
+    )
     simulate.add_argument("account", help="account file (JSON or YAML), or - for standard input")
     simulate.add_argument(
         "--prices", required=True, metavar="PATH", help="price path: CSV or JSON Lines of timestamp, asset, price"
@@ -208,13 +229,13 @@ def main(
     stdout = stdout or sys.stdout
     stderr = stderr or sys.stderr
     try:
-        args = _parser().parse_args(list(sys.argv[1:] if argv is None else argv))
-    except _UsageError as error:
-        print(error, file=stderr)
-        return EXIT_INPUT
-    except SystemExit as done:  # --help
-        return int(done.code or 0)
-    try:
+        try:
+            args = _parser(stdout).parse_args(list(sys.argv[1:] if argv is None else argv))
+        except _UsageError as error:
+            print(error, file=stderr)
+            return EXIT_INPUT
+        except SystemExit as done:  # --help
+            return int(done.code or 0)
         return _run(args, stdin, stdout, stderr)
     except Exception as error:  # the last line of defence: a message, never a traceback
         print(f"policy-engine: internal error: {type(error).__name__}: {error}; please report it", file=stderr)

@@ -13,6 +13,7 @@ from typing import IO, Any, Protocol
 
 import structlog
 
+from ._numbers import iso
 from .decision import Decision
 
 
@@ -21,7 +22,7 @@ class LogSink(Protocol):
 
 
 class DecisionLog:
-    """Writes `event="decision"` lines: ids, policy, input digest, status and duration."""
+    """Writes `event="decision"` lines: ids, the decision's instant, policy, input digest, status and duration."""
 
     def __init__(self, target: str | Path | IO[str] | LogSink) -> None:
         self._owned: IO[str] | None = None
@@ -44,6 +45,7 @@ class DecisionLog:
         self._logger.info(
             "decision",
             decision_id=uuid.uuid4().hex,
+            as_of=iso(decision.as_of),
             account_kind=decision.account.get("kind"),
             account_id=decision.account.get("account_id"),
             policy_id=policy.id,

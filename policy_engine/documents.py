@@ -23,6 +23,7 @@ from .registry import Registry
 from .schema import schema_problems
 
 DEFAULT_MAX_FILE_BYTES = 1_000_000
+ENVELOPE_SCHEMA = "policy-envelope.schema.json"
 POLICY_SUFFIXES = (".yaml", ".yml")
 
 
@@ -65,22 +66,24 @@ def discover(paths: Iterable[str | Path]) -> tuple[list[_Source], list[Problem]]
 
 def _read(
     source: _Source, limits: LoadLimits, products: Mapping[str, Product]
-) -> tuple[PolicyDocument | None, list[Problem]]:
+) -> tuple[PolicyDocument | None, list[Problem], str | None]:
+    """The document, its problems, and its `kind` when the file names a known one."""
     shown = source.shown
     raw = source.path.read_bytes()
     if len(raw) > limits.max_file_bytes:
         message = f"the file has {len(raw)} bytes; the limit is {limits.max_file_bytes}"
-        return None, [Problem(file=shown, message=message)]
+        return None, [Problem(file=shown, message=message)], None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as error:
-        return None, [Problem(file=shown, message=f"not UTF-8 text: byte {error.start} cannot be decoded")]
+        return None, [Problem(file=shown, message=f"not UTF-8 text: byte {error.start} cannot be decoded")], None
     yaml_document, problems = parse_yaml(text, file=shown, max_alias_nodes=limits.max_alias_nodes)
     if yaml_document is None:
-        return None, problems
+        return None, problems, None
     data = yaml_document.data
     if not isinstance(data, dict):
-        return None, [Problem(file=shown, line=1, col=1, message="expected a mapping at the top of a policy document")]
+        problem = Problem(file=shown, line=1, col=1, message="expected a mapping at the top of a policy document")
+        return None, [problem], None
 
     def locate(path: tuple[str | int, ...], key: bool) -> tuple[int, int]:
         mark = yaml_document.mark_of(path, key=key)
@@ -92,20 +95,30 @@ def _read(
         line, col = locate(("kind",), False)
         kinds = ", ".join(sorted(products))
         suggestion = did_you_mean(kind, products) if isinstance(kind, str) else None
-        return None, [
-            Problem(
-                file=shown,
-                line=line,
-                col=col,
-                json_path="$.kind",
-                message=f"expected a policy kind ({kinds}), got {kind!r}",
-                suggestion=suggestion,
-            )
-        ]
-    problems = schema_problems(product.policy_schema, data, file=shown, locate=locate)
+        return (
+            None,
+            [
+                Problem(
+                    file=shown,
+                    line=line,
+                    col=col,
+                    json_path="$.kind",
+                    message=f"expected a policy kind ({kinds}), got {kind!r}",
+                    suggestion=suggestion,
+                )
+            ],
+            None,
+        )
+    # The envelope first (a plug-in's schema may forget `id` or `version`), then the kind's own schema;
+    # a problem both report is listed once.
+    problems = schema_problems(ENVELOPE_SCHEMA, data, file=shown, locate=locate)
+    seen = {str(problem) for problem in problems}
+    problems += [
+        p for p in schema_problems(product.policy_schema, data, file=shown, locate=locate) if str(p) not in seen
+    ]
     if problems:
-        return None, problems
-    return _document(source, raw, yaml_document, product.policy_kind), []
+        return None, problems, product.policy_kind
+    return _document(source, raw, yaml_document, product.policy_kind), [], product.policy_kind
 
 
 def _document(source: _Source, raw: bytes, yaml_document: YamlDocument, kind: str) -> PolicyDocument:
@@ -244,14 +257,22 @@ def compile_paths(
     sources, found = discover(paths)
     problems += found
     documents: list[PolicyDocument] = []
+    kinds: dict[str, str | None] = {}
     for source in sources:
-        document, found = _read(source, limits, registry.by_policy_kind)
+        document, found, kinds[source.shown] = _read(source, limits, registry.by_policy_kind)
         problems += found
         if document is not None:
             documents.append(document)
     problems += _check_set(documents)
     compiled: list[CompiledPolicy] = []
-    failed: set[str] = {document.ref.kind for document in documents if document.file in {p.file for p in problems}}
+    # A kind with any problem (a file that failed its schema, a clash of versions) is incomplete:
+    # linting across it would judge a partial set of versions.
+    troubled = {problem.file for problem in problems}
+    failed: set[str] = {document.ref.kind for document in documents if document.file in troubled}
+    for shown, kind in kinds.items():
+        if shown in troubled:
+            # a file whose kind is unknown (unparsable, say) may belong to any kind
+            failed.update([kind] if kind is not None else registry.by_policy_kind)
     for document in documents:
         policy, found = registry.by_policy_kind[document.ref.kind].compile(document)
         problems += found

@@ -5,9 +5,10 @@ from __future__ import annotations
 import threading
 import time
 from bisect import bisect_right
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import UTC, date, datetime
-from decimal import Context, DivisionByZero, InvalidOperation, Overflow, getcontext, setcontext
+from decimal import Context, Decimal, DivisionByZero, InvalidOperation, Overflow, getcontext, setcontext
 from pathlib import Path
 from types import MappingProxyType
 from typing import IO, Any
@@ -94,6 +95,26 @@ def resolve_instant(as_of: object, clock: Clock = utc_now) -> datetime:
         raise _as_of_problem(f"{moment.isoformat()} is outside the range of UTC date-times") from None
 
 
+def _recorded(value: object) -> str | None:
+    """An operation's value as the decision records it: text, so that `1`, `"1"` and `Decimal(1)` read alike."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    return str(value)
+
+
+@contextmanager
+def engine_decimal_context() -> Iterator[None]:
+    """Run a block in the engine's decimal context (a simulation's product hooks, say), whatever the caller's."""
+    callers_context = getcontext()
+    setcontext(_engine_context())
+    try:
+        yield
+    finally:
+        setcontext(callers_context)
+
+
 class Engine:
     """A validated, compiled policy set.  Thread-safe for evaluation: it holds no per-call state."""
 
@@ -154,19 +175,24 @@ class Engine:
         product = self._registry.by_account_kind.get(account_kind)
         if product is None:
             raise AccountError([self._kind_problem({"kind": account_kind}, "account")])
-        return self._in_force(product.policy_kind, resolve_instant(as_of, self._clock), required=True)
+        return self._in_force(product.policy_kind, resolve_instant(as_of, self._clock))
 
-    def _in_force(self, kind: str, moment: datetime, *, required: bool) -> CompiledPolicy | Any:
+    def _version_at(self, kind: str, moment: datetime) -> CompiledPolicy | None:
+        """The version of `kind` in force at `moment`, or None (none loaded, or none in force yet)."""
         versions = self._versions.get(kind)
         if not versions:
-            if not required:
-                return None
-            raise AccountError([Problem(file="policies", message=f"no `{kind}` policy is loaded")])
-        index = bisect_right(self._starts_us[kind], epoch_microseconds(moment)) - 1
-        if index >= 0:
-            return versions[index]
-        if not required:
             return None
+        index = bisect_right(self._starts_us[kind], epoch_microseconds(moment)) - 1
+        return versions[index] if index >= 0 else None
+
+    def _in_force(self, kind: str, moment: datetime) -> CompiledPolicy:
+        """The version of `kind` in force at `moment`; an `AccountError` saying why there is none."""
+        policy = self._version_at(kind, moment)
+        if policy is not None:
+            return policy
+        versions = self._versions.get(kind)
+        if not versions:
+            raise AccountError([Problem(file="policies", message=f"no `{kind}` policy is loaded")])
         first = versions[0].ref
         raise _as_of_problem(
             f"no version of `{first.id}` is in force at {iso(moment)};"
@@ -204,7 +230,7 @@ class Engine:
                 self._refuse(product, account, source)
         frozen = freeze_account(account, source=source)
         moment = resolve_instant(as_of, self._clock)
-        policy: CompiledPolicy = self._in_force(product.policy_kind, moment, required=True)
+        policy = self._in_force(product.policy_kind, moment)
         related = self._related(product, moment) if product.reads else _NOTHING
         callers_context = getcontext()
         setcontext(_engine_context())
@@ -237,7 +263,7 @@ class Engine:
     def _related(self, product: Product, moment: datetime) -> Mapping[str, CompiledPolicy]:
         related = {}
         for kind in product.reads:
-            policy = self._in_force(kind, moment, required=kind in product.requires)
+            policy = self._in_force(kind, moment) if kind in product.requires else self._version_at(kind, moment)
             if policy is not None:
                 related[kind] = policy
         return related
@@ -297,12 +323,17 @@ class Engine:
                     )
                 )
                 continue
+            callers_context = getcontext()
+            setcontext(_engine_context())  # a product's arithmetic never runs in the caller's context
             try:
                 account = operation.apply(account, value)
-            except ValueError as error:
-                problems.append(Problem(file="operations", json_path=where, message=f"`{name}`: {error}"))
+            except (ValueError, ArithmeticError) as error:
+                reason = str(error) if isinstance(error, ValueError) else f"arithmetic failed ({type(error).__name__})"
+                problems.append(Problem(file="operations", json_path=where, message=f"`{name}`: {reason}"))
                 continue
-            applied.append((name, value))
+            finally:
+                setcontext(callers_context)
+            applied.append((name, _recorded(value)))
         if problems:
             raise AccountError(problems)
         return account, tuple(applied)

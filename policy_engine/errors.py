@@ -37,6 +37,15 @@ def did_you_mean(word: str, candidates: Iterable[str]) -> str | None:
     return matches[0] if matches else None
 
 
+_INDEX = re.compile(r"\[(\d+)\]")
+
+
+def _path_order(json_path: str) -> tuple[tuple[int, int | str], ...]:
+    """A JSON path as a sort key: text runs and array indices, the indices as numbers."""
+    parts = _INDEX.split(json_path)
+    return tuple((1, int(part)) if index % 2 else (0, part) for index, part in enumerate(parts))
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Problem:
     """One thing wrong with a policy document or an account.
@@ -62,8 +71,9 @@ class Problem:
         return text
 
     @property
-    def sort_key(self) -> tuple[str, int, int, str, str]:
-        return (self.file, self.line, self.col, self.json_path, self.message)
+    def sort_key(self) -> tuple[str, int, int, tuple[tuple[int, int | str], ...], str]:
+        # indices compare as numbers, so that $.assets[2] comes before $.assets[10]
+        return (self.file, self.line, self.col, _path_order(self.json_path), self.message)
 
     def to_dict(self) -> dict[str, object]:
         return {

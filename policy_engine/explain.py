@@ -81,10 +81,13 @@ def _detail_lines(step: Mapping[str, Any], product: Product | None) -> list[str]
         band = detail["band"]
         return [f"{_band_text(band)}  [{band['source']} {band['path']}]"]
     if isinstance(detail, Mapping) and isinstance(detail.get("bands"), list):
-        return [
+        lines = [
             f"{_band_text(band)}: {band['amount']} counts {band['counted']}  [{band['source']} {band['path']}]"
             for band in detail["bands"]
         ]
+        if "excess" in detail:
+            lines.append(f"{detail['excess']} above the last band counts in none")
+        return lines
     return _generic_detail(detail)
 
 
@@ -126,7 +129,7 @@ def _step_lines(step: Mapping[str, Any], product: Product | None) -> list[str]:
         head = f"{name}: {step['description']}"
     if kind == "derive" and step.get("expression"):
         head += f"  ({step['expression']})"
-    if kind == "status" and step.get("source"):
+    if kind in ("derive", "status") and step.get("source"):
         head += f"  [{step['source']}]"
     if kind == "lookup":
         head = f"{name} for " + ", ".join(f"{key} {_value(entry)}" for key, entry in step.get("inputs", {}).items())

@@ -9,7 +9,7 @@ has is reported as a problem, never skipped in silence.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib.metadata import EntryPoint, entry_points
@@ -29,14 +29,17 @@ class Registry:
     problems: tuple[Problem, ...] = ()
 
     @classmethod
-    def of(cls, products: Iterable[Product], *, where: Mapping[str, str] | None = None) -> Registry:
-        """A registry of `products`; `where` names each product's origin (by policy kind) for messages."""
+    def of(cls, products: Iterable[Product], *, origins: Sequence[str] = ()) -> Registry:
+        """A registry of `products`; `origins[i]` names where product i came from, for messages.
+
+        The first product of a kind wins; a later one claiming the same policy
+        or account kind is a problem naming the later one's origin.
+        """
         by_policy: dict[str, Product] = {}
         by_account: dict[str, Product] = {}
         problems: list[Problem] = []
-        where = where or {}
-        for product in products:
-            origin = where.get(product.policy_kind, f"product `{product.policy_kind}`")
+        for index, product in enumerate(products):
+            origin = origins[index] if index < len(origins) else f"product `{product.policy_kind}`"
             if product.policy_kind in by_policy:
                 problems.append(
                     Problem(file=origin, message=f"policy kind `{product.policy_kind}` is already registered")
@@ -56,8 +59,12 @@ class Registry:
         return cls(by_policy_kind=by_policy, by_account_kind=by_account, problems=tuple(problems))
 
 
+def _origin(entry: EntryPoint) -> str:
+    return f"entry point `{entry.name} = {entry.value}` ({GROUP})"
+
+
 def _load(entry: EntryPoint) -> tuple[Product | None, Problem | None]:
-    origin = f"entry point `{entry.name} = {entry.value}` ({GROUP})"
+    origin = _origin(entry)
     try:
         loaded = entry.load()
     except Exception as error:
@@ -73,7 +80,7 @@ def _load(entry: EntryPoint) -> tuple[Product | None, Problem | None]:
 def discovered() -> Registry:
     """The products declared by installed packages (cached; `discovered.cache_clear()` finds them anew)."""
     products: list[Product] = []
-    where: dict[str, str] = {}
+    origins: list[str] = []
     problems: list[Problem] = []
     for entry in sorted(entry_points(group=GROUP), key=lambda e: (e.name, e.value)):
         product, problem = _load(entry)
@@ -81,7 +88,7 @@ def discovered() -> Registry:
             problems.append(problem)
         if product is not None:
             products.append(product)
-            where.setdefault(product.policy_kind, f"entry point `{entry.name} = {entry.value}` ({GROUP})")
+            origins.append(_origin(entry))
     if not products and not problems:
         problems.append(
             Problem(
@@ -90,7 +97,7 @@ def discovered() -> Registry:
                 " its entry points are declared",
             )
         )
-    registry = Registry.of(products, where=where)
+    registry = Registry.of(products, origins=origins)
     return Registry(
         by_policy_kind=registry.by_policy_kind,
         by_account_kind=registry.by_account_kind,

@@ -22,8 +22,9 @@ from decimal import Decimal
 from typing import Any
 
 from ._numbers import in_range, iso, parse_decimal, parse_instant
-from .engine import Engine
+from .engine import Engine, engine_decimal_context
 from .errors import AccountError, Problem
+from .product import Simulation
 
 MAX_WAKEUPS_PER_INTERVAL = 1_000
 
@@ -150,6 +151,13 @@ def simulate(engine: Engine, account: Mapping[str, Any], path: list[PricePoint],
                 )
             ]
         )
+    with engine_decimal_context():  # the hooks' arithmetic runs in the engine's context, as evaluations do
+        return _walk(engine, hooks, account, path, source=source)
+
+
+def _walk(
+    engine: Engine, hooks: Simulation, account: Mapping[str, Any], path: list[PricePoint], *, source: str
+) -> dict[str, Any]:
     entries: list[dict[str, Any]] = []
     previous_status: str | None = None
     truncated: list[datetime] = []

@@ -142,49 +142,8 @@ prices = st.decimals(min_value=Decimal("0.01"), max_value=Decimal(200000), place
 quantities = st.decimals(min_value=Decimal("0.00000001"), max_value=Decimal(1000), places=8)
 
 
-@settings(max_examples=150, deadline=None)
-@given(quantity=quantities, price=prices, bump=prices, super_quantity=quantities,
-       debt=st.decimals(min_value=Decimal(1), max_value=Decimal(10**7), places=2))
-def test_higher_collateral_price_never_worsens_status(
-    engine: Engine, quantity: Decimal, price: Decimal, bump: Decimal, super_quantity: Decimal, debt: Decimal
-) -> None:
-    """All else equal, raising a collateral price never moves the status towards liquidation."""
-    severity = {"ok": 0, "margin_call": 1, "liquidation": 2}
-
-    def status(btc_price: Decimal) -> str:
-        account = margin_account(assets=[("BTC", str(quantity), str(btc_price)), ("SUPER", str(super_quantity), "1")],
-                                 debt=str(debt))
-        return engine.evaluate(account).status
-
-    assert severity[status(price + bump)] <= severity[status(price)]
-
-
-@settings(max_examples=150, deadline=None)
-@given(quantity=quantities, price=prices, super_quantity=quantities, super_price=prices, execution=prices,
-       debt=st.decimals(min_value=Decimal(1), max_value=Decimal(10**6), places=2),
-       mode=st.sampled_from([("cross_classic", 3), ("isolated", 10), ("cross_pro", 10)]))
-def test_liquidation_ledger_balances(
-    engine: Engine, quantity: Decimal, price: Decimal, super_quantity: Decimal, super_price: Decimal,
-    execution: Decimal, debt: Decimal, mode: tuple[str, int],
-) -> None:
-    """Proceeds = debt repaid + fee paid + cash returned + rounding difference; quantities are conserved."""
-    account = margin_account(
-        assets=[("BTC", str(quantity), str(price)), ("SUPER", str(super_quantity), str(super_price))],
-        debt=str(debt), mode=mode[0], leverage=mode[1], execution_prices={"SUPER": str(execution)})
-    decision = engine.evaluate(account)
-    plan = decision.outcome["liquidation"]
-    if plan is None:
-        assert decision.status != "liquidation"
-        return
-    proceeds = sum((s["value"] for s in plan["sales"]), Decimal(0)) + plan["takeover_proceeds"]
-    fee_paid = plan["fee_value"] - plan["fee_unpaid"]
-    assert proceeds == plan["debt_repaid"] + fee_paid + plan["cash_returned_value"] + plan["rounding_difference"]
-    assert plan["debt_repaid"] + plan["debt_remaining"] == plan["debt_value"]
-    sold_btc = sum((s["quantity"] for s in plan["sales"] if s["asset"] == "BTC"), Decimal(0))
-    returned = {item["asset"]: item["quantity"] for item in plan["returned"]}
-    assert sold_btc + returned.get("BTC", Decimal(0)) == quantity
-    assert abs(plan["rounding_difference"]) <= Decimal("0.000000005") * price * 2
-    assert decision.outcome["margin_level_compared"] <= decision.outcome["thresholds"]["liquidation"]
+# The monotonicity and ledger-balance properties live in test_properties.py, on strategies that reach
+# every status and every liquidation method.
 
 
 @settings(max_examples=100, deadline=None)

@@ -133,3 +133,32 @@ def test_version_start_is_exact_to_the_microsecond(tmp_path: Path) -> None:
     account = margin_account(assets=[("BTC", "10", "50000")])
     assert engine.evaluate(account, as_of="2026-03-01T00:00:00.100+00:00").policy.version == 1
     assert engine.evaluate(account, as_of="2026-03-01T00:00:00.900+00:00").policy.version == 2
+
+
+def test_returned_has_one_entry_per_asset_and_no_zero_cash(engine: Engine) -> None:
+    """Leftover cash that rounds down to nothing is not returned as a `0.00000000` second entry of the asset."""
+    account = {
+        "kind": "spot-margin",
+        "account_id": "test",
+        "mode": "cross_classic",
+        "leverage": 3,
+        "assets": [{"asset": "BNB", "quantity": "100000", "price": "0.01"}],
+        "liabilities": [{"asset": "BNB", "principal": "90917.35612329", "interest": "0", "price": "0.01"}],
+    }
+    plan = engine.evaluate(account, "2026-03-01").outcome["liquidation"]
+    assert plan["returned"] == ({"asset": "BNB", "quantity": D("7264.29675424")},)
+    assert plan["cash_returned"] == {"asset": "BNB", "quantity": D(0)}
+
+
+def test_cash_returned_joins_the_same_asset_still_held(engine: Engine) -> None:
+    """Takeover cash returned in USDC is added to the USDC collateral left, one entry for the asset."""
+    account = margin_account(
+        assets=[("SUPER", "499990", "0.88"), ("USDC", "1", "1")], execution_prices={"SUPER": "0.87"}
+    )
+    plan = engine.evaluate(account, "2026-03-01").outcome["liquidation"]
+    cash = plan["cash_returned"]
+    assert cash["asset"] == "USDC"
+    assert cash["quantity"] > 0
+    assert [item["asset"] for item in plan["returned"]] == ["USDC"]
+    left_in_kind = D(1) - sum((s["quantity"] for s in plan["sales"] if s["asset"] == "USDC"), D(0))
+    assert plan["returned"][0]["quantity"] == left_in_kind + cash["quantity"]

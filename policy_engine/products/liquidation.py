@@ -11,7 +11,9 @@ Mechanism only; every rate, rounding and liquidity class comes from the policy.
    It is paid from takeover cash first, then by selling more liquid
    collateral, then by a takeover if illiquid collateral is still held.
 3. What is left is returned: unsold collateral in kind, cash in the
-   settlement asset (the first liability's asset).
+   settlement asset (the largest liability's asset), rounded down to its
+   precision; `returned` has one entry per asset (cash joins the same asset
+   still held), and `cash_returned` says how much of it is cash.
 
 A sale is sized to the amount it pays: `amount / price`, rounded to the
 asset's precision.  When the rounded quantity is available, the amount counts
@@ -185,13 +187,19 @@ def plan(
             ledger.events.append(
                 {"event": "fee", "paid_from": "takeover_cash", "value": from_cash, "cash_after": ledger.cash}
             )
-    returned = [
+    returned: list[dict[str, Any]] = [
         {"asset": h.asset, "quantity": ledger.left[h.asset]} for h in ledger.unique() if ledger.left[h.asset] > 0
     ]
     cash_returned = ZERO
     if ledger.cash > 0:
         cash_returned = returned_rounding.apply(ledger.cash / settlement_price)
-        returned.append({"asset": settlement_asset, "quantity": cash_returned})
+        held = next((item for item in returned if item["asset"] == settlement_asset), None)
+        if cash_returned <= 0:
+            pass  # less than one unit of the settlement asset: nothing to hand back
+        elif held is not None:  # one entry per asset: cash joins the same asset still held
+            held["quantity"] += cash_returned
+        else:
+            returned.append({"asset": settlement_asset, "quantity": cash_returned})
     if ledger.used_regular and ledger.used_takeover:
         method = "regular_then_takeover"
     elif ledger.used_takeover:
@@ -214,6 +222,7 @@ def plan(
         "sales": ledger.sales,
         "takeover_proceeds": sum((e["proceeds"] for e in ledger.events if e["event"] == "takeover"), ZERO),
         "cash_returned_value": ledger.cash,
+        "cash_returned": {"asset": settlement_asset, "quantity": cash_returned},
         "rounding_difference": ledger.rounding_difference,
         "returned": returned,
         "steps": ledger.events,

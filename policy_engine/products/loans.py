@@ -641,7 +641,7 @@ def explain_sections(decision: Mapping[str, Any]) -> list[str]:
     if top_up["next_attempt_at"]:
         lines.append(f"  next attempt at {top_up['next_attempt_at']}")
     lines.append(
-        f"  next state: {state['failed_attempts']} failed attempts, last attempt {state['last_attempt_at']},"
+        f"  next state: {state['failed_attempts']} failed attempts, last attempt {state['last_attempt_at'] or 'none'},"
         f" succeeded before: {str(state['succeeded_before']).lower()}, disabled: {str(state['disabled']).lower()}"
     )
     if top_up["notification"]:
