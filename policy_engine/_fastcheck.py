@@ -8,39 +8,81 @@ Decimal support).  On the happy path that is all the engine runs; when it
 answers "not valid", the engine runs jsonschema on the same schema for the
 full, located messages.
 
-A schema that uses a keyword this module does not implement is refused when
-it is compiled, so the fast path can never silently skip a check; the test
-suite also compares both validators' verdicts on generated accounts.
+Compiled inline: `type`, `const`, `enum`, `format`, `minimum`, `maximum`,
+`exclusiveMinimum`, `exclusiveMaximum`, `minLength`, `maxLength`, `pattern`,
+`minItems`, `maxItems`, `minProperties`, `maxProperties`, `required`,
+`properties`, `additionalProperties`, `items`, `allOf`, and `$ref` to a
+fragment of the same document (expanded in place).  `anyOf`, `oneOf`, `not`
+and `if`/`then`/`else` call one generated function per subschema.  Keywords
+jsonschema does not validate with (annotations, unknown words, `$defs`) are
+ignored, as jsonschema ignores them.
+
+Any other subschema (one using `uniqueItems`, `patternProperties`,
+`unevaluatedProperties`, `prefixItems`, a recursive or non-fragment `$ref`, a
+malformed keyword value, a nested `$schema`, ...) is not refused: that
+subschema alone is judged by a full jsonschema validator (`DecimalValidator`
+with the package's format checker), built once at compile time on the root
+schema and evolved to the subschema with the reference resolver jsonschema
+itself would use there, so `$ref` inside it resolves as it would in a full
+validation.  The rest of the schema stays compiled.  Compiling therefore
+never fails on a schema jsonschema accepts; the test suite compares both
+validators' verdicts on generated values.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import re
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeGuard
+
+from referencing.jsonschema import DRAFT202012
 
 from ._numbers import is_integer, is_number
-from .schema import FORMATS
+from .schema import _FORMAT_CHECKER, DecimalValidator
+
+if TYPE_CHECKING:
+    from referencing._core import Resolved, Resolver  # the types jsonschema's own resolution uses
 
 Check = Callable[[Any], bool]
 
-_ANNOTATIONS = frozenset({"$schema", "$id", "$comment", "$defs", "title", "description", "examples", "default"})
-_SUPPORTED = frozenset(
-    {
-        "$ref",
-        "type",
-        "const",
-        "enum",
-        "format",
-        "minimum",
-        "exclusiveMinimum",
-        "minLength",
-        "required",
-        "properties",
-        "additionalProperties",
-        "items",
-    }
-)
+
+class CompiledCheck(Protocol):
+    """What `compile_check` returns: a `Check` that also carries its generated source."""
+
+    source: str
+    """The generated Python source, for debugging and tests."""
+    fallbacks: int
+    """How many subschemas it leaves to a full jsonschema validator (0 for the bundled schemas)."""
+
+    def __call__(self, value: Any, /) -> bool: ...
+
+
+_JSONSCHEMA_KEYWORDS = frozenset(DecimalValidator.VALIDATORS)
+"""Keywords jsonschema validates with; any other key (then, else, $defs, title, ...) it ignores."""
+
+
+def _is_schema(value: object) -> bool:
+    return isinstance(value, bool | Mapping)
+
+
+def _is_schema_list(value: object) -> bool:
+    return isinstance(value, list) and all(_is_schema(item) for item in value)
+
+
+def _is_bound(value: object) -> bool:
+    return isinstance(value, int | float | Decimal) and not isinstance(value, bool)
+
+
+def _is_pattern(value: object) -> bool:
+    if not isinstance(value, str):
+        return False
+    try:
+        re.compile(value)
+    except re.error:
+        return False
+    return True
+
 
 _TYPE_TESTS = {
     "object": "isinstance({v}, dict)",
@@ -53,29 +95,127 @@ _TYPE_TESTS = {
 }
 
 
-def _same(a: object, b: object) -> bool:
-    """JSON equality: 1 equals 1.0, but true is not 1."""
-    if isinstance(a, bool) or isinstance(b, bool):
-        return a is b
-    if is_number(a) and is_number(b):
-        return Decimal(a) == Decimal(b)  # type: ignore[arg-type]  # both int | Decimal here
-    return a == b
+def _is_type(value: object) -> bool:
+    if isinstance(value, str):
+        return value in _TYPE_TESTS
+    return isinstance(value, list) and bool(value) and all(isinstance(n, str) and n in _TYPE_TESTS for n in value)
+
+
+_COMPILED: Mapping[str, Callable[[Any], bool]] = {
+    # keyword: the shape of value the generator handles; any other value falls back to jsonschema
+    "$ref": lambda value: isinstance(value, str),
+    "type": _is_type,
+    "const": lambda _value: True,
+    "enum": lambda value: isinstance(value, list),
+    "format": lambda value: isinstance(value, str),
+    "minimum": _is_bound,
+    "maximum": _is_bound,
+    "exclusiveMinimum": _is_bound,
+    "exclusiveMaximum": _is_bound,
+    "minLength": _is_bound,
+    "maxLength": _is_bound,
+    "pattern": _is_pattern,
+    "minItems": _is_bound,
+    "maxItems": _is_bound,
+    "minProperties": _is_bound,
+    "maxProperties": _is_bound,
+    "required": lambda value: isinstance(value, list) and all(isinstance(name, str) for name in value),
+    "properties": lambda value: (
+        isinstance(value, Mapping) and all(isinstance(name, str) and _is_schema(sub) for name, sub in value.items())
+    ),
+    "additionalProperties": _is_schema,
+    "items": _is_schema,
+    "allOf": _is_schema_list,
+    "anyOf": _is_schema_list,
+    "oneOf": _is_schema_list,
+    "not": _is_schema,
+    "if": _is_schema,
+}
+
+_MAX_EXPANSIONS = 1000
+"""`$ref`s are expanded in place; past this many in one schema, the rest go to jsonschema (no exponential code)."""
+
+_BOUNDS = (("minimum", "<"), ("maximum", ">"), ("exclusiveMinimum", "<="), ("exclusiveMaximum", ">="))
+_SIZES = {
+    # keyword: (operator that fails, the type it applies to)
+    "minLength": ("<", "string"),
+    "maxLength": (">", "string"),
+    "minItems": ("<", "array"),
+    "maxItems": (">", "array"),
+    "minProperties": ("<", "object"),
+    "maxProperties": (">", "object"),
+}
+
+
+def _same(one: object, two: object) -> bool:
+    """jsonschema's `equal`: JSON equality, where 1 equals 1.0 but true is not 1, also inside arrays and objects."""
+    if one is two:
+        return True
+    if isinstance(one, str) or isinstance(two, str):
+        return one == two
+    if isinstance(one, Sequence) and isinstance(two, Sequence):
+        return len(one) == len(two) and all(_same(a, b) for a, b in zip(one, two, strict=True))
+    if isinstance(one, Mapping) and isinstance(two, Mapping):
+        return len(one) == len(two) and all(key in two and _same(value, two[key]) for key, value in one.items())
+    if isinstance(one, bool) or isinstance(two, bool):
+        return False  # not the same object, so not both true or both false
+    return one == two
+
+
+def _in_enum(value: object, options: Sequence[object]) -> bool:
+    return any(_same(option, value) for option in options)
+
+
+def _format_test(name: str) -> Callable[[object], bool] | None:
+    """The check the package's format checker runs for `name`, or None for a format it does not know."""
+    if name not in _FORMAT_CHECKER.checkers:
+        return None  # jsonschema accepts any value for an unknown format
+    func, raises = _FORMAT_CHECKER.checkers[name]
+    if not raises:
+        return func
+
+    def test(instance: object) -> bool:
+        try:
+            return bool(func(instance))
+        except raises:
+            return False
+
+    return test
+
+
+def _enter(resolver: Resolver[Any], schema: object) -> Resolver[Any]:
+    """The resolver jsonschema's `descend` uses for a subschema: moved into it when it has an `$id`."""
+    if not isinstance(schema, Mapping):
+        return resolver
+    return resolver.in_subresource(DRAFT202012.create_resource(schema))
 
 
 class _Generator:
-    """Emits the body of `check(value)`: statements that `return False` on the first failure."""
+    """Emits the body of `check(value)`: statements that `return False` on the first failure.
 
-    def __init__(self, root: Mapping[str, Any]) -> None:
+    Each subschema is generated with the resolver jsonschema would have there, so a `$ref` is
+    looked up (and a fallback validator built) exactly as a full validation would.
+    """
+
+    def __init__(self, root: Mapping[str, Any] | bool, validator: Any) -> None:
         self.root = root
+        self.validator = validator
         self.lines: list[str] = []
+        self.functions: list[str] = []
         self.constants: dict[str, object] = {}
-        self.expanding: set[str] = set()
+        self.expanding: set[int] = {id(root)}
         self.depth = 0
+        self.fallbacks = 0
+        self.expansions = 0
 
-    def constant(self, value: object) -> str:
-        name = f"_c{len(self.constants)}"
+    def constant(self, value: object, prefix: str = "_c") -> str:
+        name = f"{prefix}{len(self.constants)}"
         self.constants[name] = value
         return name
+
+    def literal(self, value: object) -> str:
+        """An int as source text; anything else as a bound constant."""
+        return repr(value) if type(value) is int else self.constant(value)
 
     def emit(self, indent: int, line: str) -> None:
         self.lines.append("    " * indent + line)
@@ -84,99 +224,211 @@ class _Generator:
         self.depth += 1
         return f"v{self.depth}"
 
-    def schema(self, schema: Mapping[str, Any] | bool, v: str, indent: int) -> None:  # noqa: PLR0912 - one branch per keyword
+    def compilable(self, schema: object) -> TypeGuard[Mapping[str, Any]]:
+        if not isinstance(schema, Mapping):
+            return False
+        if "$schema" in schema and schema is not self.root:
+            return False  # jsonschema switches validator class there
+        for keyword, value in schema.items():
+            if keyword in _JSONSCHEMA_KEYWORDS and not (keyword in _COMPILED and _COMPILED[keyword](value)):
+                return False
+        if "if" in schema and not all(_is_schema(schema[key]) for key in ("then", "else") if key in schema):
+            return False
+        # jsonschema descends into the first valid branch but evolves into the others, which differ
+        # only for a branch with its own `$id`: leave those to jsonschema.
+        return not ("oneOf" in schema and any(isinstance(sub, Mapping) and "$id" in sub for sub in schema["oneOf"]))
+
+    def resolve(self, ref: str, resolver: Resolver[Any]) -> Resolved[Any] | None:
+        """What a same-document `$ref` points to, or None to leave it to jsonschema."""
+        if not ref.startswith("#"):
+            return None  # other documents may need retrieving, which stays with jsonschema at validation time
+        try:
+            resolved = resolver.lookup(ref)
+        except Exception:  # jsonschema raises it when validating; so will the fallback
+            return None
+        if id(resolved.contents) in self.expanding:
+            return None  # recursive: references are expanded inline
+        self.expansions += 1
+        return resolved if self.expansions <= _MAX_EXPANSIONS else None
+
+    def fallback(self, schema: object, v: str, indent: int, resolver: Resolver[Any]) -> None:
+        # jsonschema validates the root with the validator itself and descends into subschemas with evolve()
+        validator = self.validator if schema is self.root else self.validator.evolve(schema=schema, _resolver=resolver)
+        self.fallbacks += 1
+        self.emit(indent, f"if not {self.constant(validator.is_valid, '_jsonschema')}({v}): return False")
+
+    def predicate(self, schema: object, resolver: Resolver[Any]) -> str:
+        """An expression template (with `{v}`) that is whether the value is valid against `schema`."""
+        if schema is True or schema is False:
+            return str(schema)
+        saved, self.lines = self.lines, []
+        value = self.variable()
+        self.schema(schema, value, 1, resolver)
+        body, self.lines = self.lines, saved
+        name = f"_s{len(self.functions)}"
+        self.functions.append("\n".join([f"def {name}({value}):", *body, "    return True", ""]))
+        return name + "({v})"
+
+    def schema(self, schema: object, v: str, indent: int, resolver: Resolver[Any]) -> None:
         if schema is True:
             return
         if schema is False:
             self.emit(indent, "return False")
             return
-        unknown = set(schema) - _ANNOTATIONS - _SUPPORTED
-        if unknown:
-            raise ValueError(f"the fast validator does not implement {sorted(unknown)}")
-        if "$ref" in schema:
-            target = schema["$ref"]
-            if not target.startswith("#/$defs/"):
-                raise ValueError(f"only local $defs references are supported, got {target}")
-            if target in self.expanding:
-                raise ValueError(f"recursive $ref {target} is not supported: references are expanded inline")
-            self.expanding.add(target)
-            self.schema(self.root["$defs"][target.removeprefix("#/$defs/")], v, indent)
-            self.expanding.discard(target)
-        if "type" in schema:
-            names = [schema["type"]] if isinstance(schema["type"], str) else schema["type"]
-            test = " or ".join(_TYPE_TESTS[name].format(v=v) for name in names)
-            self.emit(indent, f"if not ({test}): return False")
-        if "const" in schema:
-            self.emit(indent, f"if not _same({v}, {self.constant(schema['const'])}): return False")
-        if "enum" in schema:
-            options = self.constant(tuple(schema["enum"]))
-            self.emit(indent, f"if not any(_same({v}, option) for option in {options}): return False")
-        if "format" in schema:
-            self.emit(indent, f"if not {self.constant(FORMATS[schema['format']])}({v}): return False")
-        for keyword, operator in (("minimum", "<"), ("exclusiveMinimum", "<=")):
-            if keyword in schema:
-                bound = self.constant(schema[keyword])
-                self.emit(indent, f"if _is_number({v}) and {v} {operator} {bound}: return False")
-        if "minLength" in schema:
-            self.emit(indent, f"if isinstance({v}, str) and len({v}) < {int(schema['minLength'])}: return False")
+        if not self.compilable(schema):
+            self.fallback(schema, v, indent, resolver)
+            return
+        resolved = self.resolve(schema["$ref"], resolver) if "$ref" in schema else None
+        if "$ref" in schema and resolved is None:
+            self.fallback(schema, v, indent, resolver)
+            return
+        known = self.type_check(schema, v, indent)
+        if resolved is not None:
+            self.expanding.add(id(resolved.contents))
+            self.schema(resolved.contents, v, indent, resolved.resolver)
+            self.expanding.discard(id(resolved.contents))
+        self.values(schema, v, indent, known)
+        self.sizes(schema, v, indent, known)
         if any(key in schema for key in ("required", "properties", "additionalProperties")):
-            self.object(schema, v, indent)
+            self.object_keywords(schema, v, indent, resolver, known)
         if "items" in schema:
-            item = self.variable()
-            self.emit(indent, f"if isinstance({v}, list):")
-            self.emit(indent + 1, f"for {item} in {v}:")
-            self.emit(indent + 2, "pass")
-            self.schema(schema["items"], item, indent + 2)
+            self.array_items(schema["items"], v, indent, resolver, known)
+        self.combinations(schema, v, indent, resolver)
 
-    def object(self, schema: Mapping[str, Any], v: str, indent: int) -> None:
-        self.emit(indent, f"if isinstance({v}, dict):")
-        indent += 1
-        self.emit(indent, "pass")
+    def type_check(self, schema: Mapping[str, Any], v: str, indent: int) -> str | None:
+        """Emit the `type` check; the one type the value then has, if there is exactly one."""
+        if "type" not in schema:
+            return None
+        names = [schema["type"]] if isinstance(schema["type"], str) else schema["type"]
+        test = " or ".join(_TYPE_TESTS[name].format(v=v) for name in names)
+        self.emit(indent, f"if not ({test}): return False")
+        return names[0] if len(set(names)) == 1 else None
+
+    def values(self, schema: Mapping[str, Any], v: str, indent: int, known: str | None) -> None:
+        """const, enum, format, the numeric bounds and pattern."""
+        if "const" in schema:
+            const = schema["const"]
+            if type(const) is str:
+                self.emit(indent, f"if not {v} == {const!r}: return False")
+            else:
+                self.emit(indent, f"if not _same({v}, {self.constant(const)}): return False")
+        if "enum" in schema:
+            options = schema["enum"]
+            if options and all(type(option) is str for option in options):
+                allowed = self.constant(frozenset(options))
+                test = f"{v} in {allowed}" if known == "string" else f"(isinstance({v}, str) and {v} in {allowed})"
+            else:
+                test = f"_in_enum({v}, {self.constant(tuple(options))})"
+            self.emit(indent, f"if not {test}: return False")
+        if "format" in schema:
+            format_test = _format_test(schema["format"])
+            if format_test is not None:
+                self.emit(indent, f"if not {self.constant(format_test)}({v}): return False")
+        number = "" if known in ("number", "integer") else f"_is_number({v}) and "
+        for keyword, operator in _BOUNDS:
+            if keyword in schema:
+                self.emit(indent, f"if {number}{v} {operator} {self.literal(schema[keyword])}: return False")
+        if "pattern" in schema:
+            string = "" if known == "string" else f"isinstance({v}, str) and "
+            pattern = self.constant(re.compile(schema["pattern"]))
+            self.emit(indent, f"if {string}not {pattern}.search({v}): return False")
+
+    def sizes(self, schema: Mapping[str, Any], v: str, indent: int, known: str | None) -> None:
+        for keyword, (operator, applies_to) in _SIZES.items():
+            if keyword in schema:
+                guard = "" if known == applies_to else _TYPE_TESTS[applies_to].format(v=v) + " and "
+                self.emit(indent, f"if {guard}len({v}) {operator} {self.literal(schema[keyword])}: return False")
+
+    def object_keywords(
+        self, schema: Mapping[str, Any], v: str, indent: int, resolver: Resolver[Any], known: str | None
+    ) -> None:
+        if known != "object":
+            self.emit(indent, f"if isinstance({v}, dict):")
+            indent += 1
+            self.emit(indent, "pass")
+        required = set(schema.get("required", ()))
         for name in schema.get("required", ()):
             self.emit(indent, f"if {name!r} not in {v}: return False")
         properties: Mapping[str, Any] = schema.get("properties", {})
         for name, sub in properties.items():
             item = self.variable()
+            if name in required:
+                self.emit(indent, f"{item} = {v}[{name!r}]")
+                self.schema(sub, item, indent, _enter(resolver, sub))
+                continue
             self.emit(indent, f"{item} = {v}.get({name!r}, _MISSING)")
             self.emit(indent, f"if {item} is not _MISSING:")
             self.emit(indent + 1, "pass")
-            self.schema(sub, item, indent + 1)
+            self.schema(sub, item, indent + 1, _enter(resolver, sub))
         extra = schema.get("additionalProperties", True)
         if extra is not True:
             key, item = self.variable(), self.variable()
-            known = self.constant(frozenset(properties))
+            names = self.constant(frozenset(properties))
             self.emit(indent, f"for {key}, {item} in {v}.items():")
-            self.emit(indent + 1, f"if {key} not in {known}:")
+            self.emit(indent + 1, f"if {key} not in {names}:")
             self.emit(indent + 2, "pass")
-            self.schema(extra, item, indent + 2)
+            self.schema(extra, item, indent + 2, _enter(resolver, extra))
+
+    def array_items(self, sub: object, v: str, indent: int, resolver: Resolver[Any], known: str | None) -> None:
+        if known != "array":
+            self.emit(indent, f"if isinstance({v}, list):")
+            indent += 1
+        item = self.variable()
+        self.emit(indent, f"for {item} in {v}:")
+        self.emit(indent + 1, "pass")
+        self.schema(sub, item, indent + 1, _enter(resolver, sub))
+
+    def combinations(self, schema: Mapping[str, Any], v: str, indent: int, resolver: Resolver[Any]) -> None:
+        """allOf inline; anyOf, oneOf, not and if through one generated function per subschema.
+
+        jsonschema's `descend` (allOf, anyOf, oneOf, then, else) moves the resolver into a subschema
+        with an `$id`; its `evolve` (if, not) keeps the current one.
+        """
+        for sub in schema.get("allOf", ()):
+            self.schema(sub, v, indent, _enter(resolver, sub))
+        if "anyOf" in schema:
+            calls = [self.predicate(sub, _enter(resolver, sub)).format(v=v) for sub in schema["anyOf"]]
+            self.emit(indent, f"if not ({' or '.join(calls) or 'False'}): return False")
+        if "oneOf" in schema:
+            calls = [self.predicate(sub, _enter(resolver, sub)).format(v=v) for sub in schema["oneOf"]]
+            self.emit(indent, f"if ({' + '.join(calls) or '0'}) != 1: return False")  # every branch, as jsonschema
+        if "not" in schema:
+            self.emit(indent, f"if {self.predicate(schema['not'], resolver).format(v=v)}: return False")
+        if "if" in schema and ("then" in schema or "else" in schema):
+            condition = self.predicate(schema["if"], resolver).format(v=v)
+            if "then" in schema:
+                self.emit(indent, f"if {condition}:")
+                self.emit(indent + 1, "pass")
+                self.schema(schema["then"], v, indent + 1, _enter(resolver, schema["then"]))
+                if "else" in schema:
+                    self.emit(indent, "else:")
+            else:
+                self.emit(indent, f"if not {condition}:")
+            if "else" in schema:
+                self.emit(indent + 1, "pass")
+                self.schema(schema["else"], v, indent + 1, _enter(resolver, schema["else"]))
 
 
-def compile_check(schema: Mapping[str, Any]) -> Check:
-    """A function that says whether a value is valid against `schema`."""
-    generator = _Generator(schema)
-    generator.schema(schema, "v0", 1)
-    source = "\n".join(["def check(v0):", *generator.lines, "    return True", ""])
+def compile_check(schema: Mapping[str, Any] | bool) -> CompiledCheck:
+    """A function that says whether a value is valid against `schema`, as jsonschema's `is_valid` would."""
+    validator = DecimalValidator(schema, format_checker=_FORMAT_CHECKER)
+    generator = _Generator(schema, validator)
+    generator.schema(schema, "v0", 1, validator._resolver)  # the resolver jsonschema starts from
+    source = "\n".join([*generator.functions, "def check(v0):", *generator.lines, "    return True", ""])
     namespace: dict[str, Any] = {
-        "__builtins__": {
-            "isinstance": isinstance,
-            "len": len,
-            "any": any,
-            "str": str,
-            "bool": bool,
-            "list": list,
-            "tuple": tuple,
-            "type": type,
-            "dict": dict,
-        },
+        "__builtins__": {"isinstance": isinstance, "len": len, "str": str, "list": list, "dict": dict, "bool": bool},
         "_MISSING": object(),
         "_is_number": is_number,
         "_is_integer": is_integer,
         "_same": _same,
+        "_in_enum": _in_enum,
         **generator.constants,
     }
-    # The source is generated from our own bundled schemas: property names are
-    # written with repr(), every other value is passed in as a bound constant.
+    # The source is generated from our own bundled schemas: property names and
+    # string constants are written with repr(), integers as their digits, every
+    # other value is passed in as a bound constant.
     exec(compile(source, "<account schema check>", "exec"), namespace)  # noqa: S102 - see comment above
-    check: Check = namespace["check"]
-    check.source = source  # type: ignore[attr-defined]  # kept for debugging and tests
+    check: CompiledCheck = namespace["check"]
+    check.source = source
+    check.fallbacks = generator.fallbacks
     return check

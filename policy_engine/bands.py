@@ -297,6 +297,7 @@ def compile_bands(  # noqa: PLR0912 - one lint after another, each a few lines
         )
     if problems:
         return None, problems
+
     def spec(kind: str, value_of: Any, detail: Any) -> StepSpec:
         return StepSpec(
             name=name,

@@ -475,3 +475,19 @@ def test_the_decision_names_the_loan_version_in_force_at_as_of(
     assert [(ref["id"], ref["version"], ref["file"], ref["sha256"]) for ref in decision["related_policies"]] == [
         ("crypto-loans", loans_version, f"policies/{loans_file}", sha(folder / loans_file))
     ]
+
+
+def test_no_cross_lint_over_an_incomplete_set_of_versions(registered: None, folder: Path) -> None:
+    """A stub version that fails its schema hides nothing, and no false cross-policy problem is invented.
+
+    With loans v2 (no USDC) from 2026-09-01, stub v1 watching USDC is fine while v2 takes over at 2026-07-01.
+    If v2 fails its schema, linting v1 alone would see v1 in force for ever and flag USDC against loans v2.
+    """
+    loans_v2(folder, "2026-09-01")
+    stub_v2 = folder / "price-alerts-v2.yaml"
+    stub_v2.write_text(stub_v2.read_text().replace("drawdown_critical: 0.20", "drawdown_critical: 2"))
+    code, out, err = run("validate", str(folder))
+    assert (code, out) == (1, "")
+    assert "USDC" not in err
+    assert err.endswith("1 problem found\n")
+    assert err.startswith(f"{stub_v2}:")
