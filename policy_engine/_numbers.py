@@ -67,9 +67,3 @@ def parse_instant(value: str) -> datetime | None:
 def iso(moment: datetime) -> str:
     """An instant as ISO 8601 in UTC with a `Z`: `2026-01-01T00:00:00Z`."""
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def epoch_microseconds(moment: datetime) -> int:
-    """Microseconds since the epoch, exactly (no float on the way)."""
-    delta = moment - datetime(1970, 1, 1, tzinfo=UTC)
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from decimal import Decimal
 from types import MappingProxyType
 from typing import Any
@@ -134,36 +134,3 @@ def _problems(value: Any, path: JsonPath, source: str, problems: list[Problem]) 
         problems.append(
             Problem(file=source, json_path=where, message=f"expected a JSON value, got a {type(value).__name__}")
         )
-
-
-def _entry_text(item: Mapping[str, Any], key: str) -> str:
-    return ", ".join(f"{name} {value}" for name, value in item.items() if name != key)
-
-
-def duplicate_problems(items: Sequence[Any], field: str, source: str, *, key: str = "asset") -> list[Problem]:
-    """A located problem for each entry of the list `field` whose `key` an earlier entry already has.
-
-    Two entries for one asset (`BTC 5 @ 43000` and `BTC 5 @ 44000`) would be
-    valued at two prices and sold from as if each held the total; the
-    message names both so that the sender can merge them.
-    """
-    problems: list[Problem] = []
-    first: dict[Any, int] = {}
-    for index, item in enumerate(items):
-        name = item.get(key) if isinstance(item, Mapping) else None
-        if not isinstance(name, str):
-            continue
-        if name not in first:
-            first[name] = index
-            continue
-        earlier = first[name]
-        problems.append(
-            Problem(
-                file=source,
-                json_path=format_json_path((field, index, key)),
-                message=f"`{name}` is listed twice in `{field}`: at {format_json_path((field, earlier))}"
-                f" ({_entry_text(items[earlier], key)}) and here ({_entry_text(item, key)});"
-                " give each asset one entry",
-            )
-        )
-    return problems

@@ -19,9 +19,8 @@ last one must be when every value must fall in a band, rates lie in the
 range the product gives and move in the direction it asks.  Trace steps cite
 the YAML line of the band used, or of each band a marginal value spans.
 
-A step renders its input from the evaluation's values by name when the
-decision is rendered (the trace is lazy): give each lookup in one
-evaluation its own input name.
+Each step keeps the value it looked up, so one table may serve several
+lookups in one evaluation (per asset, per position).
 """
 
 from __future__ import annotations
@@ -91,26 +90,34 @@ class Marginal:
     """The amount above a closed last band, which no band counts; the product decides what it means."""
 
 
-def _band_value(value: Band | None) -> Any:
-    if value is None:
+# A lookup step records (input value, band); a marginal step (input value, Marginal).  The input is
+# kept in the step, not read back from the evaluation's values, so that one table used twice in an
+# evaluation (per asset, per position) shows each input with its own result.
+
+
+def _band_value(recorded: tuple[Decimal, Band | None]) -> Any:
+    band = recorded[1]
+    if band is None:
         return None
-    return value.label if value.label is not None else value.index + 1
+    return band.label if band.label is not None else band.index + 1
 
 
-def _band_detail(value: Band | None, _env: Env) -> Any:
-    return None if value is None else {"band": value.to_dict()}
+def _band_detail(recorded: tuple[Decimal, Band | None], _env: Env) -> Any:
+    band = recorded[1]
+    return None if band is None else {"band": band.to_dict()}
 
 
-def _marginal_value(value: Marginal) -> Decimal:
-    return value.total
+def _marginal_value(recorded: tuple[Decimal, Marginal]) -> Decimal:
+    return recorded[1].total
 
 
-def _marginal_detail(value: Marginal, _env: Env) -> Any:
+def _marginal_detail(recorded: tuple[Decimal, Marginal], _env: Env) -> Any:
+    result = recorded[1]
     detail: dict[str, Any] = {
-        "bands": [{**part.band.to_dict(), "amount": part.amount, "counted": part.counted} for part in value.parts]
+        "bands": [{**part.band.to_dict(), "amount": part.amount, "counted": part.counted} for part in result.parts]
     }
-    if value.excess:
-        detail["excess"] = value.excess
+    if result.excess:
+        detail["excess"] = result.excess
     return detail
 
 
@@ -143,7 +150,7 @@ class BandTable:
     def lookup(self, value: Decimal, steps: list[tuple[StepSpec, Any]]) -> Band | None:
         """`find`, recording a step that cites the band's YAML line."""
         band = self.find(value)
-        steps.append((self.lookup_spec, band))
+        steps.append((self.lookup_spec, (value, band)))
         return band
 
     def marginal(self, value: Decimal) -> Marginal:
@@ -165,7 +172,7 @@ class BandTable:
     def apply_marginal(self, value: Decimal, steps: list[tuple[StepSpec, Any]]) -> Decimal:
         """`marginal`, recording a step with each band's part, rate and YAML line; returns the total."""
         result = self.marginal(value)
-        steps.append((self.marginal_spec, result))
+        steps.append((self.marginal_spec, (value, result)))
         return result.total
 
 
@@ -298,12 +305,15 @@ def compile_bands(  # noqa: PLR0912 - one lint after another, each a few lines
     if problems:
         return None, problems
 
+    def inputs_of(recorded: tuple[Decimal, Any]) -> dict[str, Decimal]:
+        return {input_name: recorded[0]}
+
     def spec(kind: str, value_of: Any, detail: Any) -> StepSpec:
         return StepSpec(
             name=name,
             kind=kind,
             description=description,
-            inputs=(input_name,),
+            inputs_of=inputs_of,
             source=document.source(path),
             path=format_json_path(path),
             value_of=value_of,

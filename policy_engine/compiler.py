@@ -112,8 +112,8 @@ class RoundedRatio:
         """Set `<name>_raw` and `<name>` in `env`, record the step, and return the raw ratio."""
         raw = numerator / denominator
         env[self.raw_name] = raw
-        env[self.name] = self.rounding.apply(raw)
-        steps.append((self.spec, raw))
+        env[self.name] = compared = self.rounding.apply(raw)
+        steps.append((self.spec, (raw, compared)))
         return raw
 
 
@@ -129,8 +129,12 @@ def compile_ratio(
     """The rounded ratio `name` = `numerator / denominator`, rounded as the `{places, rounding}` at `rounding_path`."""
     rounding = rounding_at(document, rounding_path)
 
-    def compared(_value: object, env: Env) -> dict[str, Any]:
-        return {"compared": env[name], "rounding": rounding.describe()}
+    # the step records (raw, compared): the compared value is the step's own, not read back by name
+    def compared(recorded: tuple[Decimal, Decimal], _env: Env) -> dict[str, Any]:
+        return {"compared": recorded[1], "rounding": rounding.describe()}
+
+    def raw(recorded: tuple[Decimal, Decimal]) -> Decimal:
+        return recorded[0]
 
     spec = StepSpec(
         name=name,
@@ -142,6 +146,7 @@ def compile_ratio(
         path=format_json_path(rounding_path),
         roundings={name: rounding},
         detail=compared,
+        value_of=raw,
     )
     return RoundedRatio(name=name, raw_name=f"{name}_raw", rounding=rounding, spec=spec)
 

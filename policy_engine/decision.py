@@ -69,7 +69,8 @@ class Decision:
     trace: Trace
     policy: PolicyRef
     account: Mapping[str, Any]
-    """A read-only copy of the account decided on, after its operations."""
+    """A read-only copy of the account decided on: the one given *after* its `operations` were applied,
+    so replaying a decision is evaluating `account` with no operations (`input_sha256` is its digest)."""
     as_of: datetime
     """The instant of the decision: the one asked for, or the engine's clock when none was."""
     related: tuple[PolicyRef, ...] = ()

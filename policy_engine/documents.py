@@ -213,6 +213,7 @@ def _check_across(
     registry: Registry,
     *,
     skip: set[str],
+    named: set[str],
 ) -> list[Problem]:
     """Kinds a product requires are loaded; each product's lint across the policies it reads.
 
@@ -230,7 +231,7 @@ def _check_across(
     for kind, own in sorted(by_kind.items()):
         product = registry.by_policy_kind[kind]
         for required in product.requires:
-            if required not in by_kind:
+            if required not in named:  # a file of that kind with problems of its own is reported already
                 first = min(own, key=lambda d: d.file)
                 problems.append(
                     first.problem(
@@ -253,9 +254,9 @@ def compile_paths(
     paths: Iterable[str | Path], limits: LoadLimits, registry: Registry
 ) -> tuple[list[CompiledPolicy], list[Problem]]:
     """Compile every policy under `paths`; the list is empty unless there are no problems."""
-    problems = list(registry.problems)
-    sources, found = discover(paths)
-    problems += found
+    if registry.problems:  # a broken plug-in first: every file of its kind would only echo it
+        return [], list(registry.problems)
+    sources, problems = discover(paths)
     documents: list[PolicyDocument] = []
     kinds: dict[str, str | None] = {}
     for source in sources:
@@ -280,5 +281,6 @@ def compile_paths(
             failed.add(document.ref.kind)
         else:
             compiled.append(policy)
-    problems += _check_across(documents, compiled, registry, skip=failed)
+    named = {kind for kind in kinds.values() if kind is not None}
+    problems += _check_across(documents, compiled, registry, skip=failed, named=named)
     return ([] if problems else compiled), problems

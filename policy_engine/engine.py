@@ -2,117 +2,31 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from bisect import bisect_right
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from datetime import UTC, date, datetime
-from decimal import Context, Decimal, DivisionByZero, InvalidOperation, Overflow, getcontext, setcontext
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import date, datetime
+from decimal import getcontext, setcontext
 from pathlib import Path
 from types import MappingProxyType
 from typing import IO, Any
 
 from ._fastcheck import Check, compile_check
-from ._numbers import epoch_microseconds, iso, parse_instant
+from ._numbers import iso
 from .accounts import freeze_account
+from .arithmetic import engine_context
+from .clock import Clock, as_of_error, resolve_instant, utc_now
 from .decision import Decision
 from .decision_log import DecisionLog, LogSink
 from .documents import LoadLimits, compile_paths
 from .errors import AccountError, EvaluationError, PolicyError, Problem, did_you_mean
 from .model import PolicyRef
+from .operations import Applied, OperationSpec, apply_operations
 from .product import Account, CompiledPolicy, Product
 from .registry import Registry, discovered
 from .schema import describe, load_schema, schema_problems
 
-# The engine's own arithmetic context: the caller's global context neither
-# changes our decisions nor is changed by them.
-DECIMAL_CONTEXT = Context(prec=28, traps=[InvalidOperation, DivisionByZero, Overflow])
-_per_thread = threading.local()
 _NOTHING: Mapping[str, CompiledPolicy] = MappingProxyType({})
-
-Clock = Callable[[], datetime]
-OperationSpec = str | tuple[str, Any]
-"""`"name"`, `"name=value"` or `(name, value)`: a product's named operation and its argument."""
-
-
-def _engine_context() -> Context:
-    """This thread's copy of DECIMAL_CONTEXT (a context's flags are per object).
-
-    Swapping contexts with setcontext costs a third of `localcontext()`, which
-    copies the context on every call.
-    """
-    try:
-        context: Context = _per_thread.context
-    except AttributeError:
-        context = _per_thread.context = DECIMAL_CONTEXT.copy()
-    return context
-
-
-def utc_now() -> datetime:
-    """The default clock: the current instant, in UTC."""
-    return datetime.now(UTC)
-
-
-def _as_of_problem(message: str) -> AccountError:
-    return AccountError([Problem(file="as_of", message=message)])
-
-
-def resolve_instant(as_of: object, clock: Clock = utc_now) -> datetime:
-    """The instant of a decision, in UTC: `as_of` when given, else the clock's.
-
-    A datetime needs a timezone; a date means its midnight in UTC (as an ISO
-    date string does).  Anything else is an `AccountError`.
-    """
-    if as_of is None:
-        moment: datetime = clock()
-        if moment.tzinfo is None:
-            raise TypeError(f"the engine's clock returned {moment!r}, not an aware datetime")
-    elif isinstance(as_of, datetime):
-        if as_of.utcoffset() is None:
-            raise _as_of_problem(
-                f"expected a datetime with a timezone, got the naive {as_of.isoformat()}"
-                " (for example datetime(2026, 3, 1, tzinfo=UTC))"
-            )
-        moment = as_of
-    elif isinstance(as_of, date):
-        moment = datetime(as_of.year, as_of.month, as_of.day, tzinfo=UTC)
-    elif isinstance(as_of, str):
-        parsed = parse_instant(as_of)
-        if parsed is None:
-            raise _as_of_problem(
-                f"expected an ISO 8601 date (2026-03-01) or date-time with an offset"
-                f" (2026-03-01T00:00:00Z), got {describe(as_of)}"
-            )
-        moment = parsed
-    else:
-        raise _as_of_problem(
-            f"expected a datetime with a timezone, a date or an ISO 8601 string, got {describe(as_of)}"
-        )
-    try:
-        return moment.astimezone(UTC)
-    except OverflowError:
-        raise _as_of_problem(f"{moment.isoformat()} is outside the range of UTC date-times") from None
-
-
-def _recorded(value: object) -> str | None:
-    """An operation's value as the decision records it: text, so that `1`, `"1"` and `Decimal(1)` read alike."""
-    if value is None or isinstance(value, str):
-        return value
-    if isinstance(value, Decimal):
-        return format(value, "f")
-    return str(value)
-
-
-@contextmanager
-def engine_decimal_context() -> Iterator[None]:
-    """Run a block in the engine's decimal context (a simulation's product hooks, say), whatever the caller's."""
-    callers_context = getcontext()
-    setcontext(_engine_context())
-    try:
-        yield
-    finally:
-        setcontext(callers_context)
 
 
 class Engine:
@@ -131,8 +45,8 @@ class Engine:
         for policy in policies:
             by_kind.setdefault(policy.ref.kind, []).append(policy)
         self._versions = {kind: sorted(found, key=lambda p: p.ref.effective_from) for kind, found in by_kind.items()}
-        self._starts_us = {
-            kind: [epoch_microseconds(p.ref.effective_from) for p in found] for kind, found in self._versions.items()
+        self._starts = {  # aware datetimes compare exactly, whatever their offsets
+            kind: [p.ref.effective_from for p in found] for kind, found in self._versions.items()
         }
         self._checks: dict[str, Check] = {
             kind: compile_check(load_schema(product.account_schema))
@@ -182,7 +96,7 @@ class Engine:
         versions = self._versions.get(kind)
         if not versions:
             return None
-        index = bisect_right(self._starts_us[kind], epoch_microseconds(moment)) - 1
+        index = bisect_right(self._starts[kind], moment) - 1
         return versions[index] if index >= 0 else None
 
     def _in_force(self, kind: str, moment: datetime) -> CompiledPolicy:
@@ -194,7 +108,7 @@ class Engine:
         if not versions:
             raise AccountError([Problem(file="policies", message=f"no `{kind}` policy is loaded")])
         first = versions[0].ref
-        raise _as_of_problem(
+        raise as_of_error(
             f"no version of `{first.id}` is in force at {iso(moment)};"
             f" the first takes effect at {iso(first.effective_from)}"
         )
@@ -214,7 +128,7 @@ class Engine:
         account, an operation or `as_of` is invalid (all problems at once),
         `EvaluationError` when a policy expression fails on the account.
         """
-        started = time.perf_counter_ns()
+        started = time.perf_counter_ns() if self._log is not None else 0
         given: object = account  # callers may pass anything; the types only say what works
         kind = given.get("kind") if isinstance(given, Mapping) else None
         check = self._checks.get(kind) if isinstance(kind, str) else None
@@ -223,9 +137,9 @@ class Engine:
         product = self._registry.by_account_kind[kind]  # type: ignore[index]  # kind is a str here
         if not check(account):
             self._refuse(product, account, source)
-        applied: tuple[tuple[str, Any], ...] = ()
+        applied: Applied = ()
         if operations:
-            account, applied = self._apply(product, account, operations, source)
+            account, applied = apply_operations(product, account, operations)
             if not check(account):
                 self._refuse(product, account, source)
         frozen = freeze_account(account, source=source)
@@ -233,9 +147,13 @@ class Engine:
         policy = self._in_force(product.policy_kind, moment)
         related = self._related(product, moment) if product.reads else _NOTHING
         callers_context = getcontext()
-        setcontext(_engine_context())
+        setcontext(engine_context())
         try:
             outcome, trace = policy.evaluate(account, source=source, as_of=moment, related=related)
+        except OverflowError as error:  # date arithmetic (a retry 12 hours after 9999-12-31), not a policy fault
+            raise as_of_error(
+                f"the decision at {iso(moment)} needs an instant beyond the range of dates (years 1 to 9999)"
+            ) from error
         except ArithmeticError as error:
             raise EvaluationError(
                 [
@@ -251,7 +169,7 @@ class Engine:
             outcome=outcome,
             trace=trace,
             policy=policy.ref,
-            related=tuple(p.ref for p in related.values()),
+            related=tuple(p.ref for p in related.values()) if related else (),
             account=frozen,
             as_of=moment,
             operations=applied,
@@ -272,71 +190,6 @@ class Engine:
     def _refuse(product: Product, account: Account, source: str) -> None:
         problems = schema_problems(product.account_schema, account, file=source, locate=lambda _p, _k: (0, 0))
         raise AccountError(problems or [Problem(file=source, message="the account does not fit its schema")])
-
-    @staticmethod
-    def _apply(
-        product: Product, account: Account, operations: Sequence[OperationSpec], source: str
-    ) -> tuple[Account, tuple[tuple[str, Any], ...]]:
-        """The account after each operation in turn, and the operations as (name, value) pairs."""
-        problems: list[Problem] = []
-        applied: list[tuple[str, Any]] = []
-        names = [operation.name for operation in product.operations]
-        offered = f"expected one of: {', '.join(names)}" if names else f"{product.account_kind} accounts take none"
-        for index, given in enumerate(operations):
-            where = f"$[{index}]"
-            spec: object = given  # callers may pass anything; the types only say what works
-            if isinstance(spec, str):
-                name, equals, text = spec.partition("=")
-                value: Any = text if equals else None
-            elif isinstance(spec, tuple) and len(spec) == 2 and isinstance(spec[0], str):  # noqa: PLR2004 - a pair
-                name, value = spec[0], spec[1]
-            else:
-                expected = "expected `name`, `name=value` or (name, value)"
-                problems.append(
-                    Problem(file="operations", json_path=where, message=f"{expected}, got {describe(spec)}")
-                )
-                continue
-            operation = product.operation(name)
-            if operation is None:
-                problems.append(
-                    Problem(
-                        file="operations",
-                        json_path=where,
-                        message=f"unknown operation `{name}` for {product.account_kind} accounts; {offered}",
-                        suggestion=did_you_mean(name, names),
-                    )
-                )
-                continue
-            if operation.argument is None and value is not None:
-                problems.append(
-                    Problem(
-                        file="operations", json_path=where, message=f"`{name}` takes no value, got {describe(value)}"
-                    )
-                )
-                continue
-            if operation.argument is not None and value is None:
-                problems.append(
-                    Problem(
-                        file="operations",
-                        json_path=where,
-                        message=f"`{name}` needs a value: {name}={operation.argument}",
-                    )
-                )
-                continue
-            callers_context = getcontext()
-            setcontext(_engine_context())  # a product's arithmetic never runs in the caller's context
-            try:
-                account = operation.apply(account, value)
-            except (ValueError, ArithmeticError) as error:
-                reason = str(error) if isinstance(error, ValueError) else f"arithmetic failed ({type(error).__name__})"
-                problems.append(Problem(file="operations", json_path=where, message=f"`{name}`: {reason}"))
-                continue
-            finally:
-                setcontext(callers_context)
-            applied.append((name, _recorded(value)))
-        if problems:
-            raise AccountError(problems)
-        return account, tuple(applied)
 
     def _kind_problem(self, account: object, source: str) -> Problem:
         kinds = sorted(self._registry.by_account_kind)

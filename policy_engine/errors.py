@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 JsonPath = tuple[str | int, ...]
 
@@ -89,6 +90,39 @@ class Problem:
 def problem_at(file: str, path: JsonPath, message: str, suggestion: str | None = None) -> Problem:
     """A problem at a JSON path of an input without positions (a parsed account)."""
     return Problem(file=file, json_path=format_json_path(path), message=message, suggestion=suggestion)
+
+
+def _entry_text(item: Mapping[str, Any], key: str) -> str:
+    return ", ".join(f"{name} {value}" for name, value in item.items() if name != key)
+
+
+def duplicate_problems(items: Sequence[Any], field: str, source: str, *, key: str = "asset") -> list[Problem]:
+    """A located problem for each entry of the list `field` whose `key` an earlier entry already has.
+
+    Two entries for one asset (`BTC 5 @ 43000` and `BTC 5 @ 44000`) would be
+    valued at two prices and sold from as if each held the total; the
+    message names both so that the sender can merge them.
+    """
+    problems: list[Problem] = []
+    first: dict[Any, int] = {}
+    for index, item in enumerate(items):
+        name = item.get(key) if isinstance(item, Mapping) else None
+        if not isinstance(name, str):
+            continue
+        if name not in first:
+            first[name] = index
+            continue
+        earlier = first[name]
+        problems.append(
+            Problem(
+                file=source,
+                json_path=format_json_path((field, index, key)),
+                message=f"`{name}` is listed twice in `{field}`: at {format_json_path((field, earlier))}"
+                f" ({_entry_text(items[earlier], key)}) and here ({_entry_text(item, key)});"
+                " give each asset one entry",
+            )
+        )
+    return problems
 
 
 class PolicyEngineError(Exception):

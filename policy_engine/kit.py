@@ -7,7 +7,6 @@ See "Writing a product" in the README.
 """
 
 from ._expressions import Expression, ExprType
-from .accounts import duplicate_problems
 from .bands import Band, BandPart, BandTable, Marginal, compile_bands
 from .compiler import (
     Derived,
@@ -20,11 +19,11 @@ from .compiler import (
     rounding_of,
     run,
 )
-from .errors import AccountError, Problem, did_you_mean, problem_at
+from .errors import AccountError, Problem, did_you_mean, duplicate_problems, problem_at
 from .model import Parameter, PolicyDocument, PolicyRef, Rounding
 from .product import Account, CheckAcross, Compile, CompiledPolicy, Operation, Outcome, Product, Simulation
 from .rules import Rule, RuleTable, StatusTable, compile_rule_table, compile_status_table
-from .trace import StepSpec, Trace
+from .trace import Env, StepSpec, Trace
 
 __all__ = [
     "Account",
@@ -36,6 +35,7 @@ __all__ = [
     "Compile",
     "CompiledPolicy",
     "Derived",
+    "Env",
     "ExprType",
     "Expression",
     "Marginal",

@@ -41,7 +41,9 @@ class CompiledPolicy(Protocol):
     ) -> tuple[Outcome, Trace]:
         """The outcome and trace for a schema-valid account.
 
-        `as_of` is the instant of the decision (aware, UTC), resolved once by
+        The outcome is a read-only mapping with at least `status` (a string);
+        `rule` and `notification`, when present, are shown by the generic
+        explanation.  `as_of` is the instant of the decision (aware, UTC), resolved once by
         the engine; `related` holds the version in force at that instant of
         each policy kind the product reads (a kind that is not loaded, or has
         no version in force then, is absent).  Raises `AccountError` when the

@@ -13,9 +13,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib.metadata import EntryPoint, entry_points
+from types import MappingProxyType
 
 from .errors import Problem
 from .product import Product
+from .schema import schema_trouble
 
 GROUP = "policy_engine.products"
 
@@ -33,30 +35,47 @@ class Registry:
         """A registry of `products`; `origins[i]` names where product i came from, for messages.
 
         The first product of a kind wins; a later one claiming the same policy
-        or account kind is a problem naming the later one's origin.
+        or account kind is a problem naming both.  Each product's schemas must
+        load, and the kinds it `requires` must be read and registered.
         """
         by_policy: dict[str, Product] = {}
         by_account: dict[str, Product] = {}
+        origin_of: dict[str, str] = {}
         problems: list[Problem] = []
-        for index, product in enumerate(products):
+        listed = list(products)
+        for index, product in enumerate(listed):
             origin = origins[index] if index < len(origins) else f"product `{product.policy_kind}`"
             if product.policy_kind in by_policy:
-                problems.append(
-                    Problem(file=origin, message=f"policy kind `{product.policy_kind}` is already registered")
-                )
+                first = origin_of[product.policy_kind]
+                message = f"policy kind `{product.policy_kind}` is already registered by {first}"
+                problems.append(Problem(file=origin, message=message))
                 continue
             if product.account_kind in by_account:
                 owner = by_account[product.account_kind].policy_kind
-                problems.append(
-                    Problem(file=origin, message=f"account kind `{product.account_kind}` is already used by `{owner}`")
-                )
+                message = f"account kind `{product.account_kind}` is already used by `{owner}` ({origin_of[owner]})"
+                problems.append(Problem(file=origin, message=message))
                 continue
             unread = sorted(set(product.requires) - set(product.reads))
             if unread:
                 problems.append(Problem(file=origin, message=f"`requires` names kinds not in `reads`: {unread}"))
+            schemas = (("policy_schema", product.policy_schema), ("account_schema", product.account_schema))
+            troubles = [(role, trouble) for role, ref in schemas if (trouble := schema_trouble(ref)) is not None]
+            if troubles:  # not registered: reading its policies would fail on the missing schema
+                problems += [Problem(file=origin, message=f"`{role}`: {trouble}") for role, trouble in troubles]
+                continue
             by_policy[product.policy_kind] = product
             by_account[product.account_kind] = product
-        return cls(by_policy_kind=by_policy, by_account_kind=by_account, problems=tuple(problems))
+            origin_of[product.policy_kind] = origin
+        for index, product in enumerate(listed):
+            origin = origins[index] if index < len(origins) else f"product `{product.policy_kind}`"
+            missing = sorted(set(product.requires) - set(by_policy))
+            if missing and by_policy.get(product.policy_kind) is product:
+                problems.append(Problem(file=origin, message=f"requires policy kinds no product registers: {missing}"))
+        return cls(
+            by_policy_kind=MappingProxyType(by_policy),
+            by_account_kind=MappingProxyType(by_account),
+            problems=tuple(problems),
+        )
 
 
 def _origin(entry: EntryPoint) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any, Literal
 
 from ._expressions import Expression, ExprType
@@ -120,7 +121,7 @@ def compile_rule_table(
             comparison=expression.comparison,
             roundings={k: v for k, v in roundings.items() if k in expression.names} or None,
         )
-        outcome = {key: entry.get(key) for key in outcome_keys}
+        outcome = MappingProxyType({key: entry.get(key) for key in outcome_keys})
         rules.append(Rule(id=rule_id, expression=expression, outcome=outcome, spec=spec))
     if problems:
         return None, problems
@@ -133,7 +134,7 @@ def compile_rule_table(
         path=table_path,
         value_of=_fired_ids,
     )
-    return RuleTable(rules=rules, hit=hit, result_spec=result_spec), []
+    return RuleTable(rules=tuple(rules), hit=hit, result_spec=result_spec), []
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

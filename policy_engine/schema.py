@@ -82,6 +82,23 @@ def load_schema(name: str | Path) -> dict[str, Any]:
     return schema
 
 
+def schema_trouble(name: str | Path) -> str | None:
+    """Why the schema `name` cannot be used (unreadable, not JSON, not an object), or None when it loads."""
+    try:
+        schema: object = load_schema(name)
+    except FileNotFoundError:
+        if isinstance(name, Path):
+            return f"no schema file {name}"
+        return f"no bundled schema `{name}`; a product in another package names its schema files by `Path`"
+    except OSError as error:
+        return f"cannot read the schema {name}: {error.strerror}"
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        return f"the schema {name} is not JSON: {error}"
+    if not isinstance(schema, dict):
+        return f"the schema {name} is not a JSON object"
+    return None
+
+
 @cache
 def validator_for(name: str | Path) -> jsonschema.protocols.Validator:
     schema = load_schema(name)

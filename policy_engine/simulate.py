@@ -22,7 +22,8 @@ from decimal import Decimal
 from typing import Any
 
 from ._numbers import in_range, iso, parse_decimal, parse_instant
-from .engine import Engine, engine_decimal_context
+from .arithmetic import engine_decimal_context
+from .engine import Engine
 from .errors import AccountError, Problem
 from .product import Simulation
 

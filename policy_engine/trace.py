@@ -43,6 +43,9 @@ class StepSpec:
     """Renders extra, step-specific detail from the step's value and `env`."""
     value_of: Callable[[Any], Any] | None = None
     """Renders the step's recorded value, when what is recorded is a record (a band, a list of rules)."""
+    inputs_of: Callable[[Any], Mapping[str, Any]] | None = None
+    """Renders the step's inputs from its recorded value, for a step that records what it read
+    (a table used several times in one evaluation) instead of naming values in `env`."""
 
     def render(self, value: Any, env: Env, provenance: Provenance) -> dict[str, Any]:
         step: dict[str, Any] = {"step": self.name, "kind": self.kind, "description": self.description}
@@ -51,7 +54,9 @@ class StepSpec:
         if self.source is not None:
             step["source"] = self.source
             step["path"] = self.path
-        if self.inputs:
+        if self.inputs_of is not None:
+            step["inputs"] = dict(self.inputs_of(value))
+        elif self.inputs:
             step["inputs"] = {name: self._input(name, env, provenance) for name in self.inputs}
         if self.comparison is not None:
             left, operator, right = self.comparison

@@ -138,7 +138,7 @@ def test_an_entry_point_adds_the_stub_beside_the_bundled_products(declare: Decla
             [STUB_ENTRY, "price-alert-again = tests.stub_product.price_alerts:PRODUCT"],
             [
                 f"entry point `price-alert-again = tests.stub_product.price_alerts:PRODUCT` {GROUP}: $:"
-                " policy kind `price-alert` is already registered",
+                f" policy kind `price-alert` is already registered by entry point `{STUB_ENTRY}` {GROUP}",
             ],
         ),
     ],
@@ -491,3 +491,15 @@ def test_no_cross_lint_over_an_incomplete_set_of_versions(registered: None, fold
     assert "USDC" not in err
     assert err.endswith("1 problem found\n")
     assert err.startswith(f"{stub_v2}:")
+
+
+def test_an_invalid_required_policy_is_not_reported_as_missing(folder: Path) -> None:
+    """A crypto-loan file that fails its schema is reported once, not also as "none is loaded"."""
+    loans_file = folder / "crypto-loans.yaml"
+    loans_file.write_text(loans_file.read_text().replace("max_attempts: 6", "max_attempts: -6"))
+    requiring = dataclasses.replace(PRODUCT, requires=("crypto-loan",))
+    with pytest.raises(PolicyError) as refused:
+        policy_engine.load(folder, products=[requiring, LOANS])
+    messages = [problem.message for problem in refused.value.problems]
+    assert len(messages) == 1
+    assert messages[0].startswith("expected a number >= 1, got number -6")

@@ -470,3 +470,64 @@ def test_help_with_a_percent_sign_and_help_on_the_given_stream(capsys: pytest.Ca
         registry.discovered.cache_clear()
     assert (code, err, capsys.readouterr().out) == (0, "", "")
     assert "(5% of the loan, say)" in " ".join(out.split())
+
+
+# --- review findings ---------------------------------------------------------------------------------
+
+
+def test_a_product_with_a_missing_schema_is_a_located_load_problem(tmp_path: Path) -> None:
+    """A plug-in whose schema file is missing makes loading fail with a problem naming it, not a FileNotFoundError."""
+    broken = dataclasses.replace(loans.PRODUCT, account_schema=tmp_path / "missing.schema.json")
+    with pytest.raises(policy_engine.PolicyError) as refused:
+        policy_engine.load(POLICIES, products=[margin.PRODUCT, broken])
+    assert (
+        str(refused.value)
+        == f"product `crypto-loan`: $: `account_schema`: no schema file {tmp_path}/missing.schema.json"
+    )
+
+
+def test_a_product_naming_an_unknown_bundled_schema_is_told_to_use_a_path() -> None:
+    """A bare file name is looked up among the bundled schemas; one that is not there says to pass a Path."""
+    broken = dataclasses.replace(loans.PRODUCT, policy_schema="credit-line.schema.json")
+    with pytest.raises(policy_engine.PolicyError) as refused:
+        policy_engine.load(POLICIES, products=[margin.PRODUCT, broken])
+    assert str(refused.value) == (
+        "product `crypto-loan`: $: `policy_schema`: no bundled schema `credit-line.schema.json`;"
+        " a product in another package names its schema files by `Path`"
+    )
+
+
+def test_the_registry_cannot_be_changed_through_an_engine(engine: Engine) -> None:
+    """`Engine.products` is read-only: no caller can remove a product for every later engine in the process."""
+    with pytest.raises(TypeError):
+        del engine.products["crypto-loan"]  # type: ignore[attr-defined]  # a read-only mapping refuses it
+    assert sorted(policy_engine.load(POLICIES).products) == ["crypto-loan", "spot-margin"]
+
+
+def test_a_decision_beyond_the_range_of_dates_is_an_as_of_problem(engine: Engine) -> None:
+    """A failed top-up on 9999-12-31 would schedule a retry after year 9999: an AccountError about as_of, not exit 1."""
+    loan = example("loan-topup.json")
+    loan["spot_balances"] = {"BTC": "0"}
+    with pytest.raises(AccountError) as refused:
+        engine.evaluate(loan, "9999-12-31T23:59:59Z")
+    assert str(refused.value) == (
+        "as_of: $: the decision at 9999-12-31T23:59:59Z needs an instant beyond the range of dates (years 1 to 9999)"
+    )
+
+
+def test_a_string_is_not_a_list_of_operations(engine: Engine) -> None:
+    """`operations="reset"` is one clear problem, not five unknown operations `r`, `e`, `s`, `e`, `t`."""
+    with pytest.raises(AccountError) as refused:
+        engine.evaluate(example("loan-topup.json"), SEED_TIME, operations="reset")
+    assert str(refused.value) == "operations: $: expected a list of operations, got string 'reset'; write ['reset']"
+
+
+def test_an_unexpected_value_error_is_an_internal_error_not_bad_input(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CLI no longer turns every ValueError into exit 2: a bug is exit 3 with a message asking for a report."""
+
+    def broken(*_args: object, **_kwargs: object) -> str:
+        raise ValueError("a bug")
+
+    monkeypatch.setattr("policy_engine.cli.explain", broken)
+    code, out, err = run("evaluate", str(EXAMPLES / "margin-a-regular.json"), "--format", "text", "--as-of", AS_OF)
+    assert (code, out, err) == (3, "", "policy-engine: internal error: ValueError: a bug; please report it\n")

@@ -810,3 +810,21 @@ def test_a_value_above_a_closed_top_is_reported_as_excess_not_dropped() -> None:
     rendered = spec.render(value, {"notional": D(80_000_000)}, {})
     assert rendered["detail"]["excess"] == D(10_000_000)
     assert rendered["value"] == beyond.total
+
+
+def test_one_table_used_twice_shows_each_input_with_its_own_band() -> None:
+    """Two lookups in one evaluation (per asset, say) each render the value they looked up, not the last one."""
+    steps: Steps = []
+    zones().lookup(D("0.3"), steps)
+    zones().lookup(D("0.9"), steps)
+    shown = [(step["inputs"], step["value"]) for step in rendered(steps, {"margin_ratio": D("0.9")})]
+    assert shown == [({"margin_ratio": D("0.3")}, "green"), ({"margin_ratio": D("0.9")}, "red")]
+
+
+def test_marginal_steps_keep_their_own_input() -> None:
+    """Two marginal applications of one table render their own inputs and totals."""
+    steps: Steps = []
+    table = brackets()
+    first, second = table.apply_marginal(D(1_000_000), steps), table.apply_marginal(D(5_000_000), steps)
+    shown = [(step["inputs"], step["value"]) for step in rendered(steps, {})]
+    assert shown == [({"notional": D(1_000_000)}, first), ({"notional": D(5_000_000)}, second)]

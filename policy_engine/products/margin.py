@@ -22,10 +22,9 @@ from types import MappingProxyType
 from typing import Any
 
 from .._expressions import ExprType
-from ..accounts import duplicate_problems
 from ..compiler import Derived, RoundedRatio, compile_derived, compile_ratio, places_problem, rounding_of, run
 from ..decision import freeze
-from ..errors import AccountError, Problem, did_you_mean, problem_at
+from ..errors import AccountError, Problem, did_you_mean, duplicate_problems, problem_at
 from ..model import Parameter, PolicyDocument, PolicyRef, Rounding
 from ..product import CompiledPolicy, Product, Simulation
 from ..rules import Rule, StatusTable, compile_status_table
@@ -211,7 +210,8 @@ class CompiledMarginPolicy:
         lines = []
         total = ZERO
         debt = field == "liabilities"
-        problems += duplicate_problems(items, field, source)
+        if len(items) > 1 and len({item["asset"] for item in items}) < len(items):
+            problems += duplicate_problems(items, field, source)
         for index, item in enumerate(items):
             asset = item["asset"]
             if asset not in self.assets:
