@@ -1,0 +1,104 @@
+"""Instructions per call, counted by valgrind's callgrind: a speed figure that does not move with machine load.
+
+Wall-clock timings on a shared 2-vCPU VM vary two- to threefold between runs;
+instruction counts are repeatable, so they are what to compare before and
+after a change.  For each path the script runs itself under callgrind twice,
+with N calls and with none, and prints (difference) / N.
+
+    python benchmarks/instructions.py [--calls 1000] [--policies policies]
+
+To compare with another revision, run the same script with PYTHONPATH set to
+that revision's checkout.  Needs `valgrind` on PATH.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import policy_engine
+
+ROOT = Path(__file__).resolve().parent.parent
+AS_OF = datetime(2026, 3, 1, tzinfo=UTC)
+PATHS = ("evaluate-calm", "evaluate-liquidating", "evaluate-loan", "to_json")
+_COLLECTED = re.compile(r"Collected : (\d+)")
+
+
+def _account(name: str, **changes: Any) -> dict[str, Any]:
+    account: dict[str, Any] = json.loads((ROOT / "examples" / name).read_text(), parse_float=Decimal)
+    account.update(changes)
+    return account
+
+
+def _workload(policies: Path) -> dict[str, Callable[[], object]]:
+    engine = policy_engine.load(policies)
+    calm = _account("margin-a-regular.json")
+    calm["assets"] = [{**calm["assets"][0], "price": "50000"}]
+    liquidating = _account("margin-c-regular-then-takeover.json")
+    loan = _account("loan-topup.json")
+    decision = engine.evaluate(liquidating, AS_OF)
+    return {
+        "evaluate-calm": lambda: engine.evaluate(calm, AS_OF),
+        "evaluate-liquidating": lambda: engine.evaluate(liquidating, AS_OF),
+        "evaluate-loan": lambda: engine.evaluate(loan, "2020-07-25T17:18:38Z"),
+        "to_json": decision.to_json,
+    }
+
+
+def _run_inside(path: str, calls: int, policies: Path) -> None:
+    work = _workload(policies)[path]
+    work()  # warm caches and lazy imports in both runs alike
+    for _ in range(calls):
+        work()
+
+
+def _count(path: str, calls: int, policies: Path) -> int:
+    command = [
+        "valgrind",
+        "--tool=callgrind",
+        "--callgrind-out-file=/dev/null",
+        sys.executable,
+        __file__,
+        "--inside",
+        path,
+        "--calls",
+        str(calls),
+        "--policies",
+        str(policies),
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, check=True)  # noqa: S603 - our own script
+    found = _COLLECTED.search(result.stderr)
+    if found is None:
+        raise SystemExit(f"no callgrind total in the output of {' '.join(command)}")
+    return int(found.group(1))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=1000)
+    parser.add_argument("--policies", type=Path, default=ROOT / "policies")
+    parser.add_argument("--inside", choices=PATHS, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.inside:
+        _run_inside(args.inside, args.calls, args.policies)
+        return
+    if shutil.which("valgrind") is None:
+        raise SystemExit("valgrind is not on PATH (apt-get install valgrind)")
+    print(f"policy_engine from {Path(policy_engine.__file__).parent}; {args.calls} calls per path")
+    print(f"{'path':24} {'instructions per call':>22}")
+    for path in PATHS:
+        per_call = (_count(path, args.calls, args.policies) - _count(path, 0, args.policies)) // args.calls
+        print(f"{path:24} {per_call:22,}")
+
+
+if __name__ == "__main__":
+    main()
