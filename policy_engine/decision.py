@@ -86,7 +86,8 @@ class Decision:
     def input_sha256(self) -> str:
         return input_digest(self.account)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, *, trace: bool = True) -> dict[str, Any]:
+        """The decision as plain JSON values; `trace=False` leaves the trace out (outcome only)."""
         plain: dict[str, Any] = to_plain(
             {
                 "account": {"kind": self.account.get("kind"), "id": self.account.get("account_id")},
@@ -96,10 +97,12 @@ class Decision:
                 "outcome": self.outcome,
                 "policy": self.policy.to_dict(),
                 "related_policies": [ref.to_dict() for ref in self.related],
-                "trace": self.trace.to_list(),
             }
         )
+        if trace:
+            plain["trace"] = to_plain(self.trace.to_list())
         return plain
 
-    def to_json(self, *, indent: int | None = None) -> str:
-        return canonical_json(self.to_dict(), indent=indent)
+    def to_json(self, *, indent: int | None = None, trace: bool = True) -> str:
+        """Canonical JSON: sorted keys, fixed separators, a trailing newline; byte-identical for equal decisions."""
+        return canonical_json(self.to_dict(trace=trace), indent=indent)
