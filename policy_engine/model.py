@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from types import MappingProxyType
 from typing import Any
 
 from ._numbers import WIDE_CONTEXT
+from ._plain import to_plain
 from .errors import JsonPath, Problem, format_json_path
 
 
@@ -45,6 +48,11 @@ class Parameter:
     value: Any
     json_path: str
     source: str
+    rendered: Mapping[str, Any] = field(init=False, repr=False, compare=False)
+    """`to_dict()` in plain JSON values, built once at load: every decision citing it shares it."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "rendered", MappingProxyType(to_plain(self.to_dict())))
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "value": self.value, "path": self.json_path, "source": self.source}
@@ -63,6 +71,9 @@ class Rounding:
 
     def describe(self) -> str:
         return f"{self.places} places, {self.mode}"
+
+
+_REF_DICTS: dict[PolicyRef, Mapping[str, Any]] = {}
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -85,6 +96,14 @@ class PolicyRef:
             "sha256": self.sha256,
             "file": self.file,
         }
+
+    @property
+    def as_dict(self) -> Mapping[str, Any]:
+        """`to_dict()`, built once per policy version and shared read-only by every decision that cites it."""
+        cached = _REF_DICTS.get(self)
+        if cached is None:
+            cached = _REF_DICTS[self] = MappingProxyType(self.to_dict())
+        return cached
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -10,7 +10,7 @@ formatted until `Trace.to_list()` runs.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .model import Parameter, Rounding
@@ -47,13 +47,20 @@ class StepSpec:
     """Renders the step's inputs from its recorded value, for a step that records what it read
     (a table used several times in one evaluation) instead of naming values in `env`."""
 
-    def render(self, value: Any, env: Env, provenance: Provenance) -> dict[str, Any]:
-        step: dict[str, Any] = {"step": self.name, "kind": self.kind, "description": self.description}
+    static: Mapping[str, Any] = field(init=False, repr=False, compare=False)
+    """The keys every rendering of this step shares (name, kind, description, expression, source), built once."""
+
+    def __post_init__(self) -> None:
+        static: dict[str, Any] = {"step": self.name, "kind": self.kind, "description": self.description}
         if self.expression is not None:
-            step["expression"] = self.expression
+            static["expression"] = self.expression
         if self.source is not None:
-            step["source"] = self.source
-            step["path"] = self.path
+            static["source"] = self.source
+            static["path"] = self.path
+        object.__setattr__(self, "static", static)
+
+    def render(self, value: Any, env: Env, provenance: Provenance) -> dict[str, Any]:
+        step = dict(self.static)
         if self.inputs_of is not None:
             step["inputs"] = dict(self.inputs_of(value))
         elif self.inputs:
@@ -67,7 +74,7 @@ class StepSpec:
                 "result": value,
             }
         if self.cites:
-            step["parameters"] = [provenance[name].to_dict() for name in self.cites if name in provenance]
+            step["parameters"] = [provenance[name].rendered for name in self.cites if name in provenance]
         step["value"] = value if self.value_of is None else self.value_of(value)
         if self.detail is not None:
             step["detail"] = self.detail(value, env)

@@ -27,9 +27,10 @@ does not say which of several liabilities each sale repaid.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from types import MappingProxyType
 from typing import Any
 
 from ..model import Rounding
@@ -68,14 +69,18 @@ class _Ledger:
             self.left[h.asset] += h.quantity
         self.debt = debt
         self.cash = ZERO
-        self.events: list[dict[str, Any]] = []
-        self.sales: list[dict[str, Any]] = []
+        self.events: list[Mapping[str, Any]] = []
+        self.sales: list[Mapping[str, Any]] = []
         self.taken_over = False
         self.used_regular = False
         self.used_takeover = False
         self.rounding_difference = ZERO
         self.debt_repaid = ZERO
         self.liquidated_for_debt = ZERO
+
+    def record(self, **event: Any) -> None:
+        """One step of the plan, read-only from the start: the outcome needs no freezing pass."""
+        self.events.append(MappingProxyType(event))
 
     def margin_level(self) -> Decimal | None:
         if self.debt <= 0:
@@ -116,14 +121,12 @@ class _Ledger:
                 "value": proceeds,
                 "purpose": purpose,
             }
-            self.sales.append(sale)
+            self.sales.append(MappingProxyType(sale))
             if purpose == "debt":
                 self.debt -= paid
                 self.debt_repaid += paid
                 self.liquidated_for_debt += proceeds
-            self.events.append(
-                {"event": "regular_sale", **sale, "debt_after": self.debt, "margin_level_after": self.margin_level()}
-            )
+            self.record(event="regular_sale", **sale, debt_after=self.debt, margin_level_after=self.margin_level())
         return amount
 
     def take_over(self) -> None:
@@ -137,21 +140,21 @@ class _Ledger:
         for h in taken:
             quantity = self.left[h.asset]
             value = quantity * h.execution_price
-            lines.append({"asset": h.asset, "quantity": quantity, "price": h.execution_price, "value": value})
+            lines.append(
+                MappingProxyType({"asset": h.asset, "quantity": quantity, "price": h.execution_price, "value": value})
+            )
             proceeds += value
             self.left[h.asset] = ZERO
         level = None
         if self.debt > 0:
             level = self.rules.margin_level_rounding.apply(proceeds / self.debt)
-        self.events.append(
-            {"event": "takeover", "assets": lines, "proceeds": proceeds, "debt": self.debt, "margin_level": level}
-        )
+        self.record(event="takeover", assets=tuple(lines), proceeds=proceeds, debt=self.debt, margin_level=level)
         repaid = min(proceeds, self.debt)
         self.debt -= repaid
         self.debt_repaid += repaid
         self.liquidated_for_debt += proceeds
         self.cash += proceeds - repaid
-        self.events.append({"event": "repay", "debt_repaid": repaid, "debt_after": self.debt, "cash_after": self.cash})
+        self.record(event="repay", debt_repaid=repaid, debt_after=self.debt, cash_after=self.cash)
 
 
 def plan(
@@ -162,8 +165,8 @@ def plan(
     settlement_price: Decimal,
     returned_rounding: Rounding,
     rules: PlanRules,
-) -> dict[str, Any]:
-    """The liquidation plan for an account whose debt (value) is `debt`."""
+) -> Mapping[str, Any]:
+    """The liquidation plan for an account whose debt (value) is `debt`, read-only as it is built."""
     ledger = _Ledger(holdings, debt, rules)
     unpaid_debt = ledger.sell_liquid(debt, "debt")
     if unpaid_debt > 0:
@@ -174,9 +177,7 @@ def plan(
     ledger.cash -= from_cash
     fee_left = fee - from_cash
     if from_cash > 0:
-        ledger.events.append(
-            {"event": "fee", "paid_from": "takeover_cash", "value": from_cash, "cash_after": ledger.cash}
-        )
+        ledger.record(event="fee", paid_from="takeover_cash", value=from_cash, cash_after=ledger.cash)
     fee_left = ledger.sell_liquid(fee_left, "fee")
     if fee_left > 0:
         ledger.take_over()
@@ -184,22 +185,15 @@ def plan(
         ledger.cash -= from_cash
         fee_left -= from_cash
         if from_cash > 0:
-            ledger.events.append(
-                {"event": "fee", "paid_from": "takeover_cash", "value": from_cash, "cash_after": ledger.cash}
-            )
-    returned: list[dict[str, Any]] = [
-        {"asset": h.asset, "quantity": ledger.left[h.asset]} for h in ledger.unique() if ledger.left[h.asset] > 0
-    ]
+            ledger.record(event="fee", paid_from="takeover_cash", value=from_cash, cash_after=ledger.cash)
+    left = {h.asset: ledger.left[h.asset] for h in ledger.unique() if ledger.left[h.asset] > 0}
     cash_returned = ZERO
     if ledger.cash > 0:
         cash_returned = returned_rounding.apply(ledger.cash / settlement_price)
-        held = next((item for item in returned if item["asset"] == settlement_asset), None)
-        if cash_returned <= 0:
-            pass  # less than one unit of the settlement asset: nothing to hand back
-        elif held is not None:  # one entry per asset: cash joins the same asset still held
-            held["quantity"] += cash_returned
-        else:
-            returned.append({"asset": settlement_asset, "quantity": cash_returned})
+        if cash_returned > 0:  # less than one unit of the settlement asset is nothing to hand back
+            # one entry per asset: cash joins the same asset still held
+            left[settlement_asset] = left.get(settlement_asset, ZERO) + cash_returned
+    returned = tuple(MappingProxyType({"asset": asset, "quantity": quantity}) for asset, quantity in left.items())
     if ledger.used_regular and ledger.used_takeover:
         method = "regular_then_takeover"
     elif ledger.used_takeover:
@@ -208,22 +202,24 @@ def plan(
         method = "regular"
     else:
         method = "none"  # nothing to sell
-    ledger.events.append({"event": "return", "returned": returned})
-    return {
-        "method": method,
-        "debt_value": debt,
-        "fee_rate": rules.fee_rate,
-        "fee_base": rules.fee_base,
-        "fee_base_value": base_value,
-        "fee_value": fee,
-        "fee_unpaid": fee_left,
-        "debt_repaid": ledger.debt_repaid,
-        "debt_remaining": ledger.debt,
-        "sales": ledger.sales,
-        "takeover_proceeds": sum((e["proceeds"] for e in ledger.events if e["event"] == "takeover"), ZERO),
-        "cash_returned_value": ledger.cash,
-        "cash_returned": {"asset": settlement_asset, "quantity": cash_returned},
-        "rounding_difference": ledger.rounding_difference,
-        "returned": returned,
-        "steps": ledger.events,
-    }
+    ledger.record(event="return", returned=returned)
+    return MappingProxyType(
+        {
+            "method": method,
+            "debt_value": debt,
+            "fee_rate": rules.fee_rate,
+            "fee_base": rules.fee_base,
+            "fee_base_value": base_value,
+            "fee_value": fee,
+            "fee_unpaid": fee_left,
+            "debt_repaid": ledger.debt_repaid,
+            "debt_remaining": ledger.debt,
+            "sales": tuple(ledger.sales),
+            "takeover_proceeds": sum((e["proceeds"] for e in ledger.events if e["event"] == "takeover"), ZERO),
+            "cash_returned_value": ledger.cash,
+            "cash_returned": MappingProxyType({"asset": settlement_asset, "quantity": cash_returned}),
+            "rounding_difference": ledger.rounding_difference,
+            "returned": returned,
+            "steps": tuple(ledger.events),
+        }
+    )

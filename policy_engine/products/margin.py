@@ -23,7 +23,6 @@ from typing import Any
 
 from .._expressions import ExprType
 from ..compiler import Derived, RoundedRatio, compile_derived, compile_ratio, places_problem, rounding_of, run
-from ..decision import freeze
 from ..errors import AccountError, Problem, did_you_mean, duplicate_problems, problem_at
 from ..model import Parameter, PolicyDocument, PolicyRef, Rounding
 from ..product import CompiledPolicy, Product, Simulation
@@ -153,10 +152,8 @@ class CompiledMarginPolicy:
 
         liquidation = None
         if status == "liquidation":
-            liquidation = freeze(
-                self._plan(
-                    holdings=holdings, debts=debts, total_debt=total_debt, tier=tier, execution_prices=execution_prices
-                )
+            liquidation = self._plan(
+                holdings=holdings, debts=debts, total_debt=total_debt, tier=tier, execution_prices=execution_prices
             )
             env["liquidation"] = liquidation
             steps.append((self.steps["liquidation"], liquidation["method"]))
@@ -236,7 +233,7 @@ class CompiledMarginPolicy:
         total_debt: Decimal,
         tier: Tier,
         execution_prices: Mapping[str, Any],
-    ) -> dict[str, Any]:
+    ) -> Mapping[str, Any]:
         # Cash left after a takeover is returned in the asset of the largest debt.
         settlement_asset, _, settlement_price, _ = max(debts, key=lambda line: line[3])
         owed = {line[0] for line in debts}
