@@ -10,12 +10,14 @@ from .decision import Decision
 from .documents import LoadLimits
 from .engine import Engine, load
 from .errors import AccountError, EvaluationError, PolicyEngineError, PolicyError, Problem
+from .frozen import FrozenDict
 
 __all__ = [
     "AccountError",
     "Decision",
     "Engine",
     "EvaluationError",
+    "FrozenDict",
     "LoadLimits",
     "PolicyEngineError",
     "PolicyError",

@@ -30,9 +30,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from types import MappingProxyType
 from typing import Any
 
+from ..frozen import FrozenDict
 from ..model import Rounding
 
 ZERO = Decimal(0)
@@ -80,7 +80,7 @@ class _Ledger:
 
     def record(self, **event: Any) -> None:
         """One step of the plan, read-only from the start: the outcome needs no freezing pass."""
-        self.events.append(MappingProxyType(event))
+        self.events.append(FrozenDict(event))
 
     def margin_level(self) -> Decimal | None:
         if self.debt <= 0:
@@ -121,7 +121,7 @@ class _Ledger:
                 "value": proceeds,
                 "purpose": purpose,
             }
-            self.sales.append(MappingProxyType(sale))
+            self.sales.append(FrozenDict(sale))
             if purpose == "debt":
                 self.debt -= paid
                 self.debt_repaid += paid
@@ -141,7 +141,7 @@ class _Ledger:
             quantity = self.left[h.asset]
             value = quantity * h.execution_price
             lines.append(
-                MappingProxyType({"asset": h.asset, "quantity": quantity, "price": h.execution_price, "value": value})
+                FrozenDict({"asset": h.asset, "quantity": quantity, "price": h.execution_price, "value": value})
             )
             proceeds += value
             self.left[h.asset] = ZERO
@@ -193,7 +193,7 @@ def plan(
         if cash_returned > 0:  # less than one unit of the settlement asset is nothing to hand back
             # one entry per asset: cash joins the same asset still held
             left[settlement_asset] = left.get(settlement_asset, ZERO) + cash_returned
-    returned = tuple(MappingProxyType({"asset": asset, "quantity": quantity}) for asset, quantity in left.items())
+    returned = tuple(FrozenDict({"asset": asset, "quantity": quantity}) for asset, quantity in left.items())
     if ledger.used_regular and ledger.used_takeover:
         method = "regular_then_takeover"
     elif ledger.used_takeover:
@@ -203,7 +203,7 @@ def plan(
     else:
         method = "none"  # nothing to sell
     ledger.record(event="return", returned=returned)
-    return MappingProxyType(
+    return FrozenDict(
         {
             "method": method,
             "debt_value": debt,
@@ -217,7 +217,7 @@ def plan(
             "sales": tuple(ledger.sales),
             "takeover_proceeds": sum((e["proceeds"] for e in ledger.events if e["event"] == "takeover"), ZERO),
             "cash_returned_value": ledger.cash,
-            "cash_returned": MappingProxyType({"asset": settlement_asset, "quantity": cash_returned}),
+            "cash_returned": FrozenDict({"asset": settlement_asset, "quantity": cash_returned}),
             "rounding_difference": ledger.rounding_difference,
             "returned": returned,
             "steps": tuple(ledger.events),

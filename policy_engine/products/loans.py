@@ -35,6 +35,7 @@ from .._expressions import Expression, ExprType
 from .._numbers import WIDE_CONTEXT, in_range, iso, parse_decimal, parse_instant
 from ..compiler import RoundedRatio, compile_ratio, expression_at, places_problem, rounding_of, run
 from ..errors import AccountError, Problem, did_you_mean, problem_at
+from ..frozen import FrozenDict
 from ..model import Parameter, PolicyDocument, PolicyRef, Rounding
 from ..product import Account, CompiledPolicy, Operation, Product, Simulation
 from ..rules import StatusTable, compile_status_table
@@ -187,7 +188,7 @@ class CompiledLoanPolicy:
             collateral_after=quantity + moved,
         )
         top_up["notification"] = self._notification(top_up, env["ltv"], after_env["ltv"])
-        env["top_up"] = frozen_top_up = MappingProxyType(top_up)
+        env["top_up"] = frozen_top_up = FrozenDict(top_up)
         steps.append((self.steps["top_up"], top_up["action"]))
         outcome = {
             "as_of": now,
@@ -204,7 +205,7 @@ class CompiledLoanPolicy:
             "thresholds": thresholds.outcome,
             "top_up": frozen_top_up,
         }
-        return MappingProxyType(outcome), Trace(tuple(steps), MappingProxyType(env), thresholds.provenance)
+        return FrozenDict(outcome), Trace(tuple(steps), MappingProxyType(env), thresholds.provenance)
 
     def _read(self, account: Mapping[str, Any], source: str) -> tuple[Thresholds, str, str, dict[str, Decimal]]:
         problems: list[Problem] = []
@@ -278,10 +279,10 @@ class CompiledLoanPolicy:
                 added = Decimal(event["quantity"])
                 quantity += added
                 state.update(failed_attempts=0, succeeded_before=True, disabled=False)
-                applied.append(MappingProxyType({"type": "manual_top_up", "quantity": added}))
+                applied.append(FrozenDict({"type": "manual_top_up", "quantity": added}))
             else:
                 state.update(failed_attempts=0, disabled=False)
-                applied.append(MappingProxyType({"type": "reset"}))
+                applied.append(FrozenDict({"type": "reset"}))
         return quantity, tuple(applied)
 
     def _top_up(
@@ -334,7 +335,7 @@ class CompiledLoanPolicy:
                 else:
                     result["next_attempt_at"] = now + rules.retry_interval
                     result["action"] = "retry_scheduled" if moved == 0 else result["action"]
-        result["next_state"] = MappingProxyType(dict(state))
+        result["next_state"] = FrozenDict(state)
         return result
 
     def _notification(self, top_up: Mapping[str, Any], ltv_before: Decimal, ltv_after: Decimal) -> str | None:
@@ -395,7 +396,7 @@ def _compile_thresholds(
             }
             values = {names[key]: row[key] for key in names}
             table[asset] = Thresholds(
-                values=values, provenance=provenance, outcome=MappingProxyType({key: row[key] for key in names})
+                values=values, provenance=provenance, outcome=FrozenDict({key: row[key] for key in names})
             )
         loan_types[loan_type] = table
     if document.data["default_loan_type"] not in loan_types:

@@ -24,6 +24,7 @@ from typing import Any
 from .._expressions import ExprType
 from ..compiler import Derived, RoundedRatio, compile_derived, compile_ratio, places_problem, rounding_of, run
 from ..errors import AccountError, Problem, did_you_mean, duplicate_problems, problem_at
+from ..frozen import FrozenDict
 from ..model import Parameter, PolicyDocument, PolicyRef, Rounding
 from ..product import CompiledPolicy, Product, Simulation
 from ..rules import Rule, StatusTable, compile_status_table
@@ -167,10 +168,10 @@ class CompiledMarginPolicy:
             "total_asset_value": total_assets,
             "total_liability_value": total_debt,
             "thresholds": tier.thresholds,
-            "derived": MappingProxyType(derived),
+            "derived": FrozenDict(derived),
             "liquidation": liquidation,
         }
-        return MappingProxyType(outcome), Trace(tuple(steps), MappingProxyType(env), tier.provenance)
+        return FrozenDict(outcome), Trace(tuple(steps), MappingProxyType(env), tier.provenance)
 
     def _tier(self, account: Mapping[str, Any], source: str, problems: list[Problem]) -> Tier | None:
         mode_name = account["mode"]
@@ -306,7 +307,7 @@ def _compile_modes(
                 "fee_base": fee_base,
             }
             values = {"margin_call_level": call, "liquidation_level": liquidation, "fee_rate": fee_rate.value}
-            thresholds = MappingProxyType({"margin_call": call, "liquidation": liquidation})
+            thresholds = FrozenDict({"margin_call": call, "liquidation": liquidation})
             tiers[leverage] = Tier(values=values, provenance=provenance, fee_base=fee_base.value, thresholds=thresholds)
         modes[mode_name] = Mode(tiers=tiers)
     return modes, problems
