@@ -20,9 +20,7 @@ from .decision import canonical_json
 from .decision_log import DecisionLog
 from .engine import load
 from .errors import AccountError, PolicyEngineError, PolicyError, Problem
-from .explain import explain
 from .registry import discovered
-from .simulate import read_price_path, simulate, timeline_text
 
 if TYPE_CHECKING:
     from _typeshed import SupportsWrite
@@ -110,12 +108,22 @@ def _parser(out: TextIO) -> argparse.ArgumentParser:
     )
     simulate.add_argument("account", help="account file (JSON or YAML), or - for standard input")
     simulate.add_argument(
-        "--prices", required=True, metavar="PATH", help="price path: CSV or JSON Lines of timestamp, asset, price"
+        "--prices",
+        required=True,
+        metavar="PATH",
+        help="price path in time order: CSV or JSON Lines of timestamp, asset, price (- for standard input)",
     )
     simulate.add_argument(
         "--policies", action="append", default=None, metavar="PATH", help="policy folder or file (default: policies)"
     )
-    simulate.add_argument("--format", choices=("json", "text"), default="text")
+    simulate.add_argument(
+        "--format",
+        choices=("text", "json", "jsonl"),
+        default="text",
+        help="text or json (written when the walk ends), or jsonl: one line per evaluation as it is made,"
+        " then a summary line",
+    )
+    _add_batch_commands(commands, out)
     return parser
 
 
@@ -180,6 +188,8 @@ def _evaluate(args: argparse.Namespace, stdin: TextIO, stdout: TextIO, stderr: T
     if args.format == "json":
         stdout.write(decision.to_json(indent=2))
     else:
+        from .explain import explain  # noqa: PLC0415 - only --format text needs it
+
         stdout.write(explain(json.loads(decision.to_json()), product))
     return EXIT_OK
 
@@ -188,13 +198,199 @@ def _simulate(args: argparse.Namespace, stdin: TextIO, stdout: TextIO) -> int:
     engine = load(*(args.policies or ["policies"]))
     if args.account == "-" and args.prices == "-":
         raise AccountError([Problem(file="--prices", message="the account and the price path cannot both be stdin")])
+    from .simulate import PricePath, walk, write_timeline  # noqa: PLC0415 - only this command needs it
+
     account, source = _read_account(args.account, stdin)
-    path = read_price_path(_read_text(args.prices, stdin, what="price path"), source=args.prices)
-    timeline = simulate(engine, account, path, source=source)
-    stdout.write(
-        canonical_json(timeline, indent=2)
-        if args.format == "json"
-        else timeline_text(json.loads(canonical_json(timeline)))
+    opened = PricePath.from_stream(stdin, source="-") if args.prices == "-" else PricePath.open(args.prices)
+    with opened as path:  # streamed: memory stays flat however long the path is
+        write_timeline(walk(engine, account, path, source=source), stdout, args.format)
+    return EXIT_OK
+
+
+EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143  # the shell's codes for a run stopped by SIGINT (Ctrl-C), SIGTERM
+
+
+def _at_least(minimum: int) -> Any:
+    """An argparse `type`: a whole number no smaller than `minimum`."""
+
+    def whole_number(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expected at least {minimum}, got {value}")
+        return value
+
+    return whole_number
+
+
+def _add_batch_commands(commands: Any, out: TextIO) -> None:
+    """The `batch` and `population` subcommands."""
+    batch = commands.add_parser(
+        "batch", help="decide every account of a JSON Lines file: one output row per line, in order", out=out
+    )
+    batch.add_argument("input", metavar="INPUT", help="JSON Lines, one account per line, or - for standard input")
+    batch.add_argument(
+        "--out",
+        required=True,
+        metavar="OUTPUT",
+        help="JSON Lines to write: per input line, its decision or an error row naming the line; written under"
+        " a temporary name in the same folder and renamed at the end (an interrupted run leaves no file)",
+    )
+    batch.add_argument(
+        "--workers",
+        type=_at_least(0),
+        default=1,
+        metavar="N",
+        help="local worker processes, each loading the policies once (default 1: in this process; 0: one per CPU)",
+    )
+    batch.add_argument(
+        "--trace", choices=("full", "none"), default="full", help="full decisions, or the outcome without the trace"
+    )
+    batch.add_argument(
+        "--as-of",
+        default=None,
+        metavar="ISO-8601",
+        help="the instant of every decision (default: now, read once: one instant for the whole batch)",
+    )
+    batch.add_argument(
+        "--policies", action="append", default=None, metavar="PATH", help="policy folder or file (default: policies)"
+    )
+    batch.add_argument(
+        "--log-file", default=None, metavar="PATH", help="append one JSON line per decision to this file, in order"
+    )
+    batch.add_argument(
+        "--summary",
+        choices=("text", "json"),
+        default="text",
+        help="the summary at the end: text on stderr (default), or one JSON object on stdout",
+    )
+    batch.add_argument(
+        "--fail-on-error",
+        action="store_true",
+        help="exit 2 when any row is an error row (the output is written all the same); by default 0",
+    )
+    batch.add_argument(
+        "--chunk-size", type=_at_least(1), default=1000, metavar="ROWS", help="rows per chunk (default 1000)"
+    )
+
+    population = commands.add_parser(
+        "population", help="write synthetic accounts as JSON Lines, the same for the same seed", out=out
+    )
+    population.add_argument(
+        "--kind",
+        action="append",
+        default=None,
+        metavar="KIND",
+        help="account kind (repeatable, the kinds take turns; default: every kind with a generator)",
+    )
+    population.add_argument("--count", type=_at_least(0), required=True, metavar="N", help="accounts to write")
+    population.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (default 0)")
+    population.add_argument(
+        "--out", default="-", metavar="PATH", help="file to write (renamed into place at the end), or - for stdout"
+    )
+    population.add_argument(
+        "--as-of",
+        default=None,
+        metavar="ISO-8601",
+        help="the instant the population is made for: thresholds of the policy in force then, failed top-up"
+        " attempts before it (default: the start of the newest policy version; decide at this instant or later)",
+    )
+    population.add_argument(
+        "--policies", action="append", default=None, metavar="PATH", help="policy folder or file (default: policies)"
+    )
+
+
+def _batch(args: argparse.Namespace, stdin: TextIO, stdout: TextIO, stderr: TextIO) -> int:
+    from contextlib import ExitStack  # noqa: PLC0415 - only this command needs it
+
+    from .batch import (  # noqa: PLC0415 - only this command needs it (and its process pool)
+        BatchOptions,
+        EngineSpec,
+        JsonlReader,
+        JsonlWriter,
+        Terminated,
+        progress_bar,
+        run_batch,
+        sigterm_raises,
+        worker_count,
+    )
+    from .clock import resolve_instant  # noqa: PLC0415 - only this command needs it
+
+    source = "<stdin>" if args.input == "-" else args.input
+    options = BatchOptions(as_of=resolve_instant(args.as_of), trace=args.trace == "full", source=source)
+    with ExitStack() as stack:
+        try:
+            stream: Any = (
+                getattr(stdin, "buffer", stdin)  # bytes when stdin has them: no decoding before the workers
+                if args.input == "-"
+                else stack.enter_context(Path(args.input).open("rb"))
+            )
+        except OSError as error:
+            raise AccountError([Problem(file=source, message=f"cannot read the accounts: {error.strerror}")]) from error
+        try:
+            log = stack.enter_context(Path(args.log_file).open("a", encoding="utf-8")) if args.log_file else None
+        except OSError as error:
+            print(f"policy-engine: --log-file {args.log_file}: {error.strerror}", file=stderr)
+            return EXIT_INPUT
+        try:
+            writer = JsonlWriter(args.out)
+        except OSError as error:
+            print(f"policy-engine: --out {args.out}: {error.strerror}", file=stderr)
+            return EXIT_INPUT
+        reader = JsonlReader(stream, chunk_size=args.chunk_size)
+        try:
+            with sigterm_raises(), progress_bar(stderr, total_bytes=reader.total_bytes) as on_chunk:
+                summary = run_batch(
+                    reader,
+                    writer,
+                    options=options,
+                    spec=EngineSpec(policies=tuple(args.policies or ["policies"])),
+                    workers=worker_count(args.workers),
+                    decision_log=log,
+                    on_chunk=on_chunk,
+                )
+        except (KeyboardInterrupt, Terminated) as stop:
+            print(f"policy-engine: batch interrupted; {args.out} was not written", file=stderr)
+            return EXIT_INTERRUPTED if isinstance(stop, KeyboardInterrupt) else EXIT_TERMINATED
+        except OSError as error:
+            print(f"policy-engine: batch: {error}; {args.out} was not written", file=stderr)
+            return EXIT_INPUT
+    if args.summary == "json":
+        stdout.write(canonical_json(summary.to_dict()))
+    else:
+        stderr.write(summary.text())
+    return EXIT_INPUT if args.fail_on_error and summary.errors else EXIT_OK
+
+
+def _population(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
+    from itertools import islice  # noqa: PLC0415 - only this command needs it
+
+    from ._numbers import iso  # noqa: PLC0415 - only this command needs it
+    from ._output import AtomicOutput  # noqa: PLC0415 - only this command needs it
+    from .population import default_instant, population_kinds, population_lines  # noqa: PLC0415 - ditto
+
+    engine = load(*(args.policies or ["policies"]))
+    kinds = args.kind or population_kinds(engine)
+    lines = population_lines(engine, args.count, seed=args.seed, kinds=kinds, as_of=args.as_of)
+    as_of = args.as_of or iso(default_instant(engine, kinds))
+    if args.out == "-":
+        while chunk := "".join(islice(lines, 1000)):
+            stdout.write(chunk)
+    else:
+        try:
+            output = AtomicOutput(args.out)
+        except OSError as error:
+            print(f"policy-engine: --out {args.out}: {error.strerror}", file=stderr)
+            return EXIT_INPUT
+        with output:
+            while chunk := "".join(islice(lines, 1000)):
+                output.write(chunk.encode())
+    where = "stdout" if args.out == "-" else args.out
+    print(
+        f"population: {args.count:,} accounts ({', '.join(kinds)}), seed {args.seed}, as of {as_of}, to {where}",
+        file=stderr,
     )
     return EXIT_OK
 
@@ -203,6 +399,10 @@ def _run(args: argparse.Namespace, stdin: TextIO, stdout: TextIO, stderr: TextIO
     try:
         if args.command == "validate":
             return _validate(args, stdout, stderr)
+        if args.command == "batch":
+            return _batch(args, stdin, stdout, stderr)
+        if args.command == "population":
+            return _population(args, stdout, stderr)
         if args.command == "simulate":
             return _simulate(args, stdin, stdout)
         return _evaluate(args, stdin, stdout, stderr)

@@ -11,8 +11,6 @@ import uuid
 from pathlib import Path
 from typing import IO, Any, Protocol
 
-import structlog
-
 from ._numbers import iso
 from .decision import Decision
 
@@ -30,6 +28,8 @@ class DecisionLog:
             self._owned = Path(target).open("a", encoding="utf-8")  # noqa: SIM115 - closed by close()
             target = self._owned
         if hasattr(target, "write"):
+            import structlog  # noqa: PLC0415 - only a process that logs decisions pays for importing it
+
             self._logger: LogSink = structlog.wrap_logger(
                 structlog.WriteLogger(target),  # type: ignore[arg-type]  # an IO[str] here
                 processors=[

@@ -7,7 +7,6 @@ exception at the end, carrying all of them, sorted.
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -34,6 +33,8 @@ def format_json_path(path: Iterable[str | int]) -> str:
 
 def did_you_mean(word: str, candidates: Iterable[str]) -> str | None:
     """The closest candidate to a misspelled `word`, if one is close enough."""
+    import difflib  # noqa: PLC0415 - only a problem asks for a suggestion; not every start
+
     matches = difflib.get_close_matches(word, sorted(set(candidates)), n=1, cutoff=0.6)
     return matches[0] if matches else None
 

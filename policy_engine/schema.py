@@ -101,8 +101,15 @@ def schema_trouble(name: str | Path) -> str | None:
 
 @cache
 def validator_for(name: str | Path) -> jsonschema.protocols.Validator:
+    """A validator for a bundled schema (by file name) or a schema file (by `Path`).
+
+    A plug-in's schema (a `Path`) is checked against its meta-schema first.  The
+    bundled schemas are ours: the test suite checks them (tests/test_schemas.py)
+    instead of every process, where the check cost two thirds of a first `load()`.
+    """
     schema = load_schema(name)
-    DecimalValidator.check_schema(schema)
+    if isinstance(name, Path):
+        DecimalValidator.check_schema(schema)
     validator: jsonschema.protocols.Validator = DecimalValidator(schema, format_checker=_FORMAT_CHECKER)
     return validator
 

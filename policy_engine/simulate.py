@@ -1,13 +1,24 @@
 """Walk an account through a price path, feeding each decision's effects into the next.
 
 A price path is CSV (`timestamp,asset,price` with a header) or JSON Lines
-(`{"timestamp": ..., "asset": ..., "price": ...}`); rows with one timestamp
-form one price point.  At each point the account is repriced and evaluated
-under the policy version in force then; the product applies the decision's
-effects (a top-up moves collateral, a state machine advances) and says when
-it next needs to be woken up without a price change (a retry that is due),
-so a retry between two price points is made at its due time with the last
-known prices.  The walk stops at liquidation.
+(`{"timestamp": ..., "asset": ..., "price": ...}`) in time order; consecutive
+rows with one instant form one price point.  At each point the account is
+repriced and evaluated under the policy version in force then; the product
+applies the decision's effects (a top-up moves collateral, a state machine
+advances) and says when it next needs to be woken up without a price change
+(a retry that is due), so a retry between two price points is made at its due
+time with the last known prices.  The walk stops at liquidation.
+
+Everything streams, so memory stays flat however long the path is:
+`PricePath` checks a price file in one pass (every bad row reported at once,
+with its line) and reads it again row by row for the walk; `Walk` yields one
+timeline entry per evaluation and keeps only the account's current state;
+`write_timeline` writes entries as they come.  `simulate()` collects a whole
+timeline, for small paths.
+
+A price path must be in time order: a row earlier than the one before it is
+a located problem, not sorted for the user, because sorting needs the whole
+path in memory (`sort` it first; rows of one instant may come in any order).
 """
 
 from __future__ import annotations
@@ -15,19 +26,31 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator, Mapping
+import shutil
+import tempfile
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal
-from typing import Any
+from decimal import Decimal, getcontext, setcontext
+from pathlib import Path
+from types import MappingProxyType
+from typing import IO, Any, Literal, TextIO
+
+import orjson
 
 from ._numbers import in_range, iso, parse_decimal, parse_instant
-from .arithmetic import engine_decimal_context
+from .arithmetic import engine_context
+from .decision import canonical_json
 from .engine import Engine
 from .errors import AccountError, Problem
-from .product import Simulation
+from .product import Account, Simulation
 
 MAX_WAKEUPS_PER_INTERVAL = 1_000
+SPOOL_BYTES = 1 << 20
+"""Text and JSON timelines are held in memory up to this size, then in a temporary file (see `write_timeline`)."""
+
+Format = Literal["text", "json", "jsonl"]
+FORMATS: tuple[Format, ...] = ("text", "json", "jsonl")
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,26 +59,51 @@ class PricePoint:
     prices: Mapping[str, Decimal]
 
 
-def _rows(text: str, source: str, problems: list[Problem]) -> Iterator[tuple[int, Mapping[str, Any]]]:
-    stripped = text.lstrip()
-    if stripped.startswith("{"):
-        for number, line in enumerate(text.splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line, parse_float=Decimal)
-            except json.JSONDecodeError as error:
-                problems.append(
-                    Problem(file=source, line=number, col=error.colno, message=f"invalid JSON: {error.msg}")
-                )
-                continue
-            if not isinstance(row, dict):
-                problems.append(Problem(file=source, line=number, col=1, message="expected a JSON object per line"))
-                continue
-            yield number, row
-        return
-    reader = csv.DictReader(io.StringIO(text))
-    missing = {"timestamp", "asset", "price"} - set(reader.fieldnames or ())
+# --- reading a price path -------------------------------------------------------------------------
+
+_Row = tuple[int, object, object, object]
+"""One row as read: line number, then the raw timestamp, asset and price."""
+
+
+def _rows(lines: Iterator[str], source: str, problems: list[Problem]) -> Iterator[_Row]:
+    """The rows of CSV or JSON Lines text (told apart by its first character), each with its line number."""
+    skipped: list[str] = []
+    for line in lines:  # the first non-blank line tells the form; the lines read to find it are read again
+        skipped.append(line)
+        if line.strip():
+            break
+    head = "".join(skipped).lstrip()
+    rest = _chain(skipped, lines)
+    if head.startswith("{"):
+        yield from _json_rows(rest, source, problems)
+    else:
+        yield from _csv_rows(rest, source, problems)
+
+
+def _chain(first: list[str], then: Iterator[str]) -> Iterator[str]:
+    yield from first
+    yield from then
+
+
+def _json_rows(lines: Iterator[str], source: str, problems: list[Problem]) -> Iterator[_Row]:
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line, parse_float=Decimal)
+        except json.JSONDecodeError as error:
+            problems.append(Problem(file=source, line=number, col=error.colno, message=f"invalid JSON: {error.msg}"))
+            continue
+        if not isinstance(row, dict):
+            problems.append(Problem(file=source, line=number, col=1, message="expected a JSON object per line"))
+            continue
+        yield number, row.get("timestamp"), row.get("asset"), row.get("price")
+
+
+def _csv_rows(lines: Iterator[str], source: str, problems: list[Problem]) -> Iterator[_Row]:
+    reader = csv.reader(lines)
+    header = next(reader, [])
+    missing = {"timestamp", "asset", "price"} - set(header)
     if missing:
         problems.append(
             Problem(
@@ -67,26 +115,47 @@ def _rows(text: str, source: str, problems: list[Problem]) -> Iterator[tuple[int
             )
         )
         return
+    # the last column of a name wins, as in csv.DictReader
+    columns = {name: index for index, name in enumerate(header)}
+    at_column, asset_column, price_column = columns["timestamp"], columns["asset"], columns["price"]
     for row in reader:
-        yield reader.line_num, row
+        if not row:
+            continue
+        width = len(row)
+        yield (
+            reader.line_num,
+            row[at_column] if at_column < width else None,
+            row[asset_column] if asset_column < width else None,
+            row[price_column] if price_column < width else None,
+        )
 
 
-def read_price_path(text: str, *, source: str) -> list[PricePoint]:
-    """Price points in time order; every bad row is reported, with its line."""
-    problems: list[Problem] = []
-    points: dict[datetime, dict[str, Decimal]] = {}
-    first_seen: dict[tuple[datetime, str], tuple[int, Decimal]] = {}
-    for number, row in _rows(text.removeprefix("\ufeff"), source, problems):
-        moment = parse_instant(str(row.get("timestamp", "")))
-        price = parse_decimal(row.get("price"))
-        asset = row.get("asset")
+def _scan(lines: Iterator[str], source: str, problems: list[Problem]) -> Iterator[tuple[datetime, dict[str, Decimal]]]:
+    """Price points (instant, prices) as rows come in; problems go to `problems` and their rows are left out.
+
+    Only the point being gathered is held: rows of one instant must be
+    consecutive, which time order guarantees.
+    """
+    current_at: datetime | None = None
+    current: dict[str, Decimal] = {}
+    lines_of: dict[str, int] = {}  # the line each asset of the current point was first priced on
+    first_line = 0  # the current point's first line
+    last_text: object = None
+    last_moment: datetime | None = None
+    for number, timestamp, asset, raw_price in _rows(lines, source, problems):
+        if timestamp != last_text or last_moment is None:  # rows of one instant repeat its text
+            last_text, last_moment = timestamp, parse_instant(str(timestamp))
+            if last_moment is not None:
+                last_moment = last_moment.astimezone(UTC)
+        moment = last_moment
+        price = parse_decimal(raw_price)
         if moment is None:
             problems.append(
                 Problem(
                     file=source,
                     line=number,
                     json_path="$.timestamp",
-                    message=f"expected an ISO 8601 date or date-time with an offset, got {row.get('timestamp')!r}",
+                    message=f"expected an ISO 8601 date or date-time with an offset, got {timestamp!r}",
                 )
             )
         if price is None or price <= 0 or not in_range(price):
@@ -95,137 +164,481 @@ def read_price_path(text: str, *, source: str) -> list[PricePoint]:
                     file=source,
                     line=number,
                     json_path="$.price",
-                    message=f"expected a decimal price > 0, got {row.get('price')!r}",
+                    message=f"expected a decimal price > 0, got {raw_price!r}",
                 )
             )
+            price = None
         if not isinstance(asset, str) or not asset:
             problems.append(Problem(file=source, line=number, json_path="$.asset", message="expected an asset symbol"))
-        if moment is not None and price is not None and price > 0 and isinstance(asset, str) and asset:
-            moment = moment.astimezone(UTC)
-            seen = first_seen.setdefault((moment, asset), (number, price))
-            if seen[1] != price:
-                problems.append(
+            continue
+        if moment is None or price is None:
+            continue
+        if moment != current_at:
+            if current_at is not None:
+                if moment < current_at:
+                    problems.append(
+                        Problem(
+                            file=source,
+                            line=number,
+                            json_path="$.timestamp",
+                            message=f"expected rows in time order, at or after {iso(current_at)}"
+                            f" (line {first_line}), got {iso(moment)}",
+                        )
+                    )
+                    continue
+                yield current_at, current
+            current_at, current, lines_of, first_line = moment, {}, {}, number
+        seen = current.get(asset)
+        if seen is not None and seen != price:
+            problems.append(
+                Problem(
+                    file=source,
+                    line=number,
+                    json_path="$.price",
+                    message=f"{asset} at {iso(moment)} is priced {seen} on line {lines_of[asset]}"
+                    f" and {price} here; one instant has one price",
+                )
+            )
+        lines_of.setdefault(asset, number)
+        current[asset] = price
+    if current_at is not None:
+        yield current_at, current
+
+
+class PricePath:
+    """A price path in a seekable file: checked whole once, then read again row by row for each walk.
+
+    The constructor raises `AccountError` listing every bad row with its line
+    (and an empty path); iterating yields `PricePoint`s, one instant at a time,
+    holding only the current one.  One walk at a time reads it, and the file
+    must not change meanwhile: a row that has become bad stops the walk with
+    an `AccountError`.
+    """
+
+    def __init__(self, file: IO[bytes] | IO[str], *, source: str, owned: bool = False) -> None:
+        """Check `file` (binary, UTF-8, or text) whole; `owned`: closing the path closes the file."""
+        self._file = file
+        self._owned = owned
+        self.source = source
+        problems: list[Problem] = []
+        start: datetime | None = None
+        priced: set[str] = set()
+        count = 0
+        # tuples, not PricePoints: making those would be a third of this pass
+        for at, prices in _scan(self._lines(problems), source, problems):
+            if start is None:
+                start = at
+            priced.update(prices)
+            count += 1
+        if problems:
+            self.close()
+            raise AccountError(problems)
+        if start is None:
+            self.close()
+            raise AccountError([Problem(file=source, message="the price path is empty")])
+        self.start: datetime = start
+        """The first instant."""
+        self.assets: frozenset[str] = frozenset(priced)
+        """Every asset symbol the path prices."""
+        self.points = count
+        """The number of price points (instants)."""
+
+    @classmethod
+    def open(cls, name: str | Path, *, source: str | None = None) -> PricePath:
+        """The price path in the file `name` (UTF-8, a byte-order mark is dropped); close it when done."""
+        source = str(name) if source is None else source
+        try:
+            file = open(name, "rb")  # noqa: SIM115 - the PricePath owns it; bytes, to locate bad UTF-8 by line
+        except OSError as error:
+            raise AccountError(
+                [Problem(file=source, message=f"cannot read the price path: {error.strerror}")]
+            ) from error
+        return cls(file, source=source, owned=True)
+
+    @classmethod
+    def from_stream(cls, stream: IO[str], *, source: str) -> PricePath:
+        """A price path read once from `stream` (standard input), kept in a temporary file for the second read."""
+        spool = tempfile.TemporaryFile()  # noqa: SIM115 - as above
+        try:
+            for line in stream:  # undecodable bytes a stream let through come back as they were, to be located
+                spool.write(line.encode("utf-8", "surrogateescape"))
+        except UnicodeError as error:
+            spool.close()
+            raise AccountError([Problem(file=source, message="the price path is not UTF-8 text")]) from error
+        return cls(spool, source=source, owned=True)
+
+    def _lines(self, problems: list[Problem]) -> Iterator[str]:
+        """The file's lines from the start; a byte-order mark is dropped, a line that is not UTF-8 is a problem."""
+        self._file.seek(0)
+        number = 0
+        try:
+            rows: Iterable[bytes | str] = self._file
+            for number, raw in enumerate(rows, 1):
+                if isinstance(raw, bytes):
+                    try:
+                        line = raw.decode()
+                    except UnicodeDecodeError:
+                        problems.append(
+                            Problem(file=self.source, line=number, message="the price path is not UTF-8 text")
+                        )
+                        line = "\n"  # an empty line in its place keeps the lines after it numbered
+                else:
+                    line = raw
+                yield line.removeprefix("\ufeff") if number == 1 else line
+        except UnicodeDecodeError:  # a text file decodes ahead of the line it hands out
+            problems.append(Problem(file=self.source, line=number + 1, message="the price path is not UTF-8 text"))
+
+    def __iter__(self) -> Iterator[PricePoint]:
+        problems: list[Problem] = []
+        for at, prices in _scan(self._lines(problems), self.source, problems):
+            if problems:
+                break
+            yield PricePoint(at, prices)
+        if problems:
+            raise AccountError(problems)
+
+    def close(self) -> None:
+        if self._owned:
+            self._file.close()
+
+    def __enter__(self) -> PricePath:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+
+def read_price_path(text: str, *, source: str) -> list[PricePoint]:
+    """Price points in time order, from text held in memory (small paths); every bad row is reported, with its line."""
+    return list(PricePath(io.StringIO(text), source=source))
+
+
+# --- the walk -------------------------------------------------------------------------------------
+
+_UNREAD: Any = object()
+
+
+class Walk:
+    """A simulation under way: iterate it for the timeline's entries, one per evaluation, as they are made.
+
+    The account, its product's hooks and the first price point are checked
+    when the walk is made (an `AccountError` before any entry); the path is
+    read one point ahead at most, and only when a retry falls due after the
+    current point.  Once the entries are exhausted, `summary` holds the rest
+    of the timeline: `account`, `ended` (`end_of_path` or `liquidation`),
+    `evaluations`, `final_account` and `retries_cut_short_after`.
+    """
+
+    def __init__(self, engine: Engine, account: Mapping[str, Any], path: Iterable[PricePoint], *, source: str) -> None:
+        product = engine.product_for(account, source=source)
+        hooks = product.simulation
+        if hooks is None:
+            raise AccountError(
+                [
                     Problem(
                         file=source,
-                        line=number,
-                        json_path="$.price",
-                        message=f"{asset} at {iso(moment)} is priced {seen[1]} on line {seen[0]}"
-                        f" and {price} here; one instant has one price",
+                        json_path="$.kind",
+                        message=f"{product.account_kind} accounts cannot be simulated: the"
+                        f" `{product.policy_kind}` product has no simulation hooks",
                     )
-                )
-            points.setdefault(moment, {})[asset] = price
-    if problems:
-        raise AccountError(problems)
-    if not points:
-        raise AccountError([Problem(file=source, message="the price path is empty")])
-    return [PricePoint(at, prices) for at, prices in sorted(points.items())]
+                ]
+            )
+        points = iter(path)
+        first = next(points, None)
+        if first is None:
+            raise AccountError([Problem(file=getattr(path, "source", "prices"), message="the price path is empty")])
+        engine.evaluate(account, as_of=first.at, source=source)  # a bad account fails before the walk starts
+        held = hooks.assets(account)
+        priced = _assets_of(path)
+        if priced is not None and not priced & held:
+            raise AccountError([_nothing_held(priced, held, source)])
+        self._engine, self._hooks, self._account, self._source = engine, hooks, account, source
+        self._held = held if priced is None else None  # a path read as it goes is checked when it ends
+        self._entries = self._walk(first, points)
+        self.evaluations = 0
+        self.summary: dict[str, Any] | None = None
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return self._entries
+
+    def __next__(self) -> dict[str, Any]:
+        return next(self._entries)
+
+    def _walk(self, first: PricePoint, points: Iterator[PricePoint]) -> Iterator[dict[str, Any]]:
+        engine, hooks, source = self._engine, self._hooks, self._source
+        previous_status: str | None = None
+        truncated: list[datetime] = []
+        priced: set[str] = set()
+        state: Mapping[str, Any] = self._account
+        point: PricePoint | None = first
+        while point is not None:
+            if self._held is not None:
+                priced.update(point.prices)
+            state = _in_engine_context(hooks.reprice, state, point.prices)
+            moment, reason = point.at, "price"
+            following: PricePoint | None = _UNREAD
+            for _ in range(MAX_WAKEUPS_PER_INTERVAL):
+                decision = engine.evaluate(state, as_of=moment, source=source)
+                status = decision.status
+                summary, advanced, wake = _effects(hooks, state, decision.outcome)
+                entry: dict[str, Any] = {
+                    "at": moment,
+                    "trigger": reason,
+                    "policy_version": decision.policy.version,
+                    "status_changed_from": None,
+                    **summary,
+                }
+                if previous_status not in (None, status):
+                    entry["status_changed_from"] = previous_status
+                previous_status = status
+                self.evaluations += 1
+                yield entry
+                if advanced is None:
+                    self.summary = self._summary(state, "liquidation", truncated)
+                    return
+                state = advanced
+                if wake is None or wake <= moment:
+                    break
+                if following is _UNREAD:
+                    following = next(points, None)
+                if following is not None and wake >= following.at:
+                    break
+                moment, reason = wake, "retry"
+            else:
+                truncated.append(point.at)  # more retries due before the next price point than are simulated
+            point = next(points, None) if following is _UNREAD else following
+        if self._held is not None and not priced & self._held:
+            raise AccountError([_nothing_held(frozenset(priced), self._held, source)])
+        self.summary = self._summary(state, "end_of_path", truncated)
+
+    def _summary(self, state: Mapping[str, Any], ended: str, truncated: list[datetime]) -> dict[str, Any]:
+        return {
+            "account": {"kind": self._account.get("kind"), "id": self._account.get("account_id")},
+            "ended": ended,
+            "evaluations": self.evaluations,
+            "final_account": state,
+            "retries_cut_short_after": truncated,
+        }
 
 
-def simulate(engine: Engine, account: Mapping[str, Any], path: list[PricePoint], *, source: str) -> dict[str, Any]:
-    """The timeline of `account` along `path`: one entry per evaluation.
-
-    Refused (`AccountError`) for a product without simulation hooks.
-    """
-    product = engine.product_for(account, source=source)
-    hooks = product.simulation
-    if hooks is None:
-        raise AccountError(
-            [
-                Problem(
-                    file=source,
-                    json_path="$.kind",
-                    message=f"{product.account_kind} accounts cannot be simulated: the"
-                    f" `{product.policy_kind}` product has no simulation hooks",
-                )
-            ]
-        )
-    engine.evaluate(account, as_of=path[0].at, source=source)  # a bad account fails before the walk starts
-    priced = {asset for point in path for asset in point.prices}
-    held = hooks.assets(account)
-    if not priced & held:
-        raise AccountError(
-            [
-                Problem(
-                    file=source,
-                    message=f"the price path prices {', '.join(sorted(priced))} but"
-                    f" none of the account's assets ({', '.join(sorted(held))})",
-                )
-            ]
-        )
-    with engine_decimal_context():  # the hooks' arithmetic runs in the engine's context, as evaluations do
-        return _walk(engine, hooks, account, path, source=source)
+def _finished(timeline: Walk) -> dict[str, Any]:
+    """The summary of a walk whose entries are exhausted."""
+    if timeline.summary is None:
+        raise RuntimeError("the walk is not over: its entries are not exhausted")
+    return timeline.summary
 
 
-def _walk(
-    engine: Engine, hooks: Simulation, account: Mapping[str, Any], path: list[PricePoint], *, source: str
-) -> dict[str, Any]:
-    entries: list[dict[str, Any]] = []
-    previous_status: str | None = None
-    truncated: list[datetime] = []
-    state: Mapping[str, Any] = account
-    for index, point in enumerate(path):
-        following = path[index + 1].at if index + 1 < len(path) else None
-        state = hooks.reprice(state, point.prices)
-        moment, reason = point.at, "price"
-        for _ in range(MAX_WAKEUPS_PER_INTERVAL):
-            decision = engine.evaluate(state, as_of=moment, source=source)
-            entry: dict[str, Any] = {
-                "at": moment,
-                "trigger": reason,
-                "policy_version": decision.policy.version,
-                "status_changed_from": None,
-                **hooks.summarize(decision.outcome),
-            }
-            if previous_status not in (None, decision.status):
-                entry["status_changed_from"] = previous_status
-            previous_status = decision.status
-            entries.append(entry)
-            advanced = hooks.advance(state, decision.outcome)
-            if advanced is None:
-                return _timeline(account, entries, state, ended="liquidation", truncated=truncated)
-            state = advanced
-            wake = hooks.wake_at(decision.outcome)
-            if wake is None or wake <= moment or (following is not None and wake >= following):
-                break
-            moment, reason = wake, "retry"
-        else:
-            truncated.append(point.at)  # more retries due before the next price point than are simulated
-    return _timeline(account, entries, state, ended="end_of_path", truncated=truncated)
-
-
-def _timeline(
-    account: Mapping[str, Any],
-    entries: list[dict[str, Any]],
+def _in_engine_context(
+    reprice: Callable[[Account, Mapping[str, Decimal]], Account],
     state: Mapping[str, Any],
-    *,
-    ended: str,
-    truncated: list[datetime] | None = None,
-) -> dict[str, Any]:
+    prices: Mapping[str, Decimal],
+) -> Mapping[str, Any]:
+    """`reprice(state, prices)` in the engine's decimal context, as evaluations are (never across a `yield`)."""
+    callers_context = getcontext()
+    setcontext(engine_context())
+    try:
+        repriced: Mapping[str, Any] = reprice(state, prices)
+    finally:
+        setcontext(callers_context)
+    return repriced
+
+
+def _effects(
+    hooks: Simulation, state: Mapping[str, Any], outcome: Mapping[str, Any]
+) -> tuple[dict[str, Any], Mapping[str, Any] | None, datetime | None]:
+    """The product's summary of a decision, the account after its effects, and when to wake it up."""
+    callers_context = getcontext()
+    setcontext(engine_context())
+    try:
+        entry = hooks.summarize(outcome)
+        advanced = hooks.advance(state, outcome)
+        wake = hooks.wake_at(outcome) if advanced is not None else None
+    finally:
+        setcontext(callers_context)
+    return entry, advanced, wake
+
+
+def _assets_of(path: Iterable[PricePoint]) -> frozenset[str] | None:
+    """The assets a path prices, when that is known without reading it (a `PricePath` or a sequence)."""
+    if isinstance(path, PricePath):
+        return path.assets
+    if isinstance(path, Sequence):
+        return frozenset(asset for point in path for asset in point.prices)
+    return None
+
+
+def _nothing_held(priced: frozenset[str], held: frozenset[str], source: str) -> Problem:
+    return Problem(
+        file=source,
+        message=f"the price path prices {', '.join(sorted(priced))} but"
+        f" none of the account's assets ({', '.join(sorted(held))})",
+    )
+
+
+def walk(engine: Engine, account: Mapping[str, Any], path: Iterable[PricePoint], *, source: str) -> Walk:
+    """The simulation of `account` along `path`, entry by entry (see `Walk`).
+
+    Refused (`AccountError`) for a product without simulation hooks.  A path
+    that is neither a `PricePath` nor a sequence is read as the walk goes, so
+    a path that prices none of the account's assets is refused when it ends.
+    """
+    return Walk(engine, account, path, source=source)
+
+
+def simulate(engine: Engine, account: Mapping[str, Any], path: Iterable[PricePoint], *, source: str) -> dict[str, Any]:
+    """The whole timeline of `account` along `path`, in memory: for small paths (`walk` streams it).
+
+    Keys: `account`, `ended`, `entries` (one per evaluation), `final_account`
+    and `retries_cut_short_after`.
+    """
+    timeline = walk(engine, account, path, source=source)
+    entries = list(timeline)
+    summary = _finished(timeline)
     return {
-        "account": {"kind": account.get("kind"), "id": account.get("account_id")},
-        "ended": ended,
+        "account": summary["account"],
+        "ended": summary["ended"],
         "entries": entries,
-        "final_account": state,
-        "retries_cut_short_after": truncated or [],
+        "final_account": summary["final_account"],
+        "retries_cut_short_after": summary["retries_cut_short_after"],
     }
 
 
-def timeline_text(timeline: Mapping[str, Any]) -> str:
-    """One line per evaluation, readable at a glance."""
-    account = timeline["account"]
-    lines = [
-        f"Simulation of {account['id']} ({account['kind']}): {len(timeline['entries'])} evaluations,"
-        f" ended by {str(timeline['ended']).replace('_', ' ')}"
-    ]
-    if timeline["retries_cut_short_after"]:
-        lines.append(
+# --- writing a timeline ---------------------------------------------------------------------------
+
+
+def _native(value: Any) -> Any:
+    """What orjson cannot write itself, as `to_plain` writes it: Decimal as text, a read-only map as a dict."""
+    kind = type(value)  # exact types first: an ABC check per value costs more than the rest of the entry
+    if kind is Decimal:
+        return format(value, "f")
+    if kind is MappingProxyType:
+        return value.copy()
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, Mapping):
+        return dict(value)
+    raise TypeError(f"cannot serialise {type(value).__name__} in a timeline")
+
+
+_COMPACT = orjson.OPT_SORT_KEYS | orjson.OPT_UTC_Z
+_INDENTED = _COMPACT | orjson.OPT_INDENT_2
+
+
+def entry_json(entry: Mapping[str, Any], *, indent: int | None = None) -> str:
+    """The text `canonical_json(entry, indent=...)` gives, written by orjson in one pass.
+
+    A value orjson refuses (an integer beyond 64 bits, a key that is not a
+    string) is written by `canonical_json` itself.
+    """
+    try:
+        return (orjson.dumps(entry, default=_native, option=_INDENTED if indent else _COMPACT) + b"\n").decode()
+    except orjson.JSONEncodeError:
+        return canonical_json(entry, indent=indent)
+
+
+def _shown(value: Any) -> Any:
+    """A value as the JSON form writes it (Decimals and instants as text, lists item by item), for text lines."""
+    if type(value) is str:
+        return value
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, datetime):
+        return value.isoformat().replace("+00:00", "Z")
+    if isinstance(value, list | tuple):
+        return [_shown(item) for item in value]
+    return value
+
+
+def _text_head(summary: Mapping[str, Any], evaluations: int) -> str:
+    account = {key: _shown(value) for key, value in summary["account"].items()}
+    head = (
+        f"Simulation of {account['id']} ({account['kind']}): {evaluations} evaluations,"
+        f" ended by {str(summary['ended']).replace('_', ' ')}\n"
+    )
+    cut_short = _shown(summary["retries_cut_short_after"])
+    if cut_short:
+        head += (
             f"note: more than {MAX_WAKEUPS_PER_INTERVAL} retries fell due after "
-            + ", ".join(timeline["retries_cut_short_after"])
-            + "; the rest of those intervals was skipped"
+            + ", ".join(cut_short)
+            + "; the rest of those intervals was skipped\n"
         )
-    for entry in timeline["entries"]:
-        changed = f" (was {entry['status_changed_from']})" if entry["status_changed_from"] else ""
-        notes = "; ".join(entry["notes"])
-        line = f"{entry['at']}  {entry['trigger']:5}  {entry['figure']:16}  {entry['status']}{changed}"
-        lines.append((f"{line}  {notes}" if notes else line).rstrip())
-    return "\n".join(lines) + "\n"
+    return head
+
+
+def _text_line(entry: Mapping[str, Any]) -> str:
+    changed = _shown(entry["status_changed_from"])
+    changed_text = f" (was {changed})" if changed else ""
+    notes = "; ".join(map(_shown, entry["notes"]))
+    line = (
+        f"{_shown(entry['at'])}  {_shown(entry['trigger']):5}  {_shown(entry['figure']):16}"
+        f"  {_shown(entry['status'])}{changed_text}"
+    )
+    return (f"{line}  {notes}" if notes else line).rstrip() + "\n"
+
+
+def timeline_text(timeline: Mapping[str, Any]) -> str:
+    """A collected timeline (`simulate()`), one line per evaluation, readable at a glance."""
+    entries = timeline["entries"]
+    return _text_head(timeline, len(entries)) + "".join(_text_line(entry) for entry in entries)
+
+
+_ENTRIES_MARK = "\ue000entries\ue000"
+"""Stands in for the entries when the rest of the JSON document is written (a string no account can make
+appear alone on a line at that depth: the entries are the only list at depth 2)."""
+
+
+def write_timeline(timeline: Walk, out: TextIO, format: Format = "text") -> None:
+    """Write the timeline as the walk goes; memory stays flat whatever the path's length.
+
+    `jsonl` streams: one canonical JSON line per entry as it is made, then one
+    summary line (the only one with `ended`); a walk that fails midway leaves
+    no summary line.  `text` and `json` begin with what is known only at the
+    end (the count of evaluations, how the walk ended), so their entries are
+    spooled (in memory up to `SPOOL_BYTES`, then in a temporary file) and
+    written after the head: `json` gives the bytes of
+    `canonical_json(simulate(...), indent=2)`, `text` those of `timeline_text`.
+    """
+    if format == "jsonl":
+        for entry in timeline:
+            out.write(entry_json(entry))
+        out.write(entry_json(_finished(timeline)))
+        return
+    with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES, mode="w+", encoding="utf-8", newline="") as spool:
+        if format == "text":
+            for entry in timeline:
+                spool.write(_text_line(entry))
+        else:
+            separator = ""
+            for entry in timeline:  # each entry as canonical_json writes it two levels deep
+                spool.write(separator + "    " + entry_json(entry, indent=2).rstrip("\n").replace("\n", "\n    "))
+                separator = ",\n"
+        summary = _finished(timeline)
+        spool.seek(0)
+        if format == "text":
+            out.write(_text_head(summary, timeline.evaluations))
+            shutil.copyfileobj(spool, out)
+            return
+        document = {key: value for key, value in summary.items() if key != "evaluations"}
+        head, mark, tail = canonical_json({**document, "entries": [_ENTRIES_MARK]}, indent=2).partition(
+            f'\n    "{_ENTRIES_MARK}"\n'
+        )
+        if not mark:
+            raise RuntimeError("canonical_json no longer writes a list one item a line")
+        out.write(head + "\n")
+        shutil.copyfileobj(spool, out)
+        out.write("\n" + tail)
+
+
+__all__ = [
+    "FORMATS",
+    "MAX_WAKEUPS_PER_INTERVAL",
+    "PricePath",
+    "PricePoint",
+    "Walk",
+    "entry_json",
+    "read_price_path",
+    "simulate",
+    "timeline_text",
+    "walk",
+    "write_timeline",
+]

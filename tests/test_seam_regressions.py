@@ -528,6 +528,6 @@ def test_an_unexpected_value_error_is_an_internal_error_not_bad_input(monkeypatc
     def broken(*_args: object, **_kwargs: object) -> str:
         raise ValueError("a bug")
 
-    monkeypatch.setattr("policy_engine.cli.explain", broken)
+    monkeypatch.setattr("policy_engine.explain.explain", broken)
     code, out, err = run("evaluate", str(EXAMPLES / "margin-a-regular.json"), "--format", "text", "--as-of", AS_OF)
     assert (code, out, err) == (3, "", "policy-engine: internal error: ValueError: a bug; please report it\n")

@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+import decimal
 import io
 import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from policy_engine import AccountError, Engine, Problem
+from policy_engine import simulate as simulation
 from policy_engine.cli import main
+from policy_engine.decision import canonical_json
+from policy_engine.simulate import PricePath, PricePoint, read_price_path, simulate, walk, write_timeline
 
-from .conftest import EXAMPLES, POLICIES
+from .conftest import EXAMPLES, POLICIES, example, margin_account
+
+GOLDEN = Path(__file__).parent / "golden"
 
 
 def run(*argv: str) -> tuple[int, str, str]:
@@ -231,3 +241,284 @@ def test_byte_order_mark_and_a_non_object_account(tmp_path: Path) -> None:
     account.write_text("[1, 2]")
     code, _, err = run("simulate", str(account), "--prices", str(prices), "--policies", str(POLICIES))
     assert (code, err.splitlines()[0]) == (2, f"{account}: $: expected an object (an account), got an array")
+
+
+# --- streaming ------------------------------------------------------------------------------------
+
+SMALL_PATH = "timestamp,asset,price\n2026-02-01,BTC,50000\n2026-02-02,BTC,46000\n"
+SMALL_ENTRIES = [
+    {
+        "at": "2026-02-01T00:00:00Z",
+        "figure": "ML 1.25000000",
+        "margin_level": "1.25000000",
+        "notes": [],
+        "policy_version": 1,
+        "status": "ok",
+        "status_changed_from": None,
+        "trigger": "price",
+    },
+    {
+        "at": "2026-02-02T00:00:00Z",
+        "figure": "ML 1.15000000",
+        "margin_level": "1.15000000",
+        "notes": ["notification: margin_call"],
+        "policy_version": 1,
+        "status": "margin_call",
+        "status_changed_from": "ok",
+        "trigger": "price",
+    },
+]
+SMALL_FINAL_ACCOUNT = {
+    "account_id": "user-a",
+    "assets": [{"asset": "BTC", "price": "46000", "quantity": "10"}],
+    "kind": "spot-margin",
+    "leverage": 5,
+    "liabilities": [{"asset": "USDC", "interest": "0", "price": "1", "principal": "400000"}],
+    "mode": "cross_classic",
+}
+
+
+def simulate_small(tmp_path: Path, form: str) -> tuple[int, str, str]:
+    prices = tmp_path / "prices.csv"
+    prices.write_text(SMALL_PATH)
+    return run(
+        "simulate", str(EXAMPLES / "margin-a-regular.json"), "--prices", str(prices), "--policies", str(POLICIES),
+        "--format", form,
+    )  # fmt: skip
+
+
+def test_json_lines_form_is_entries_then_one_summary_line(tmp_path: Path) -> None:
+    """`--format jsonl`: one canonical JSON line per evaluation as it is made, then the summary (the only `ended`)."""
+    code, out, err = simulate_small(tmp_path, "jsonl")
+    assert (code, err) == (0, "")
+    assert out == (
+        '{"at":"2026-02-01T00:00:00Z","figure":"ML 1.25000000","margin_level":"1.25000000","notes":[],'
+        '"policy_version":1,"status":"ok","status_changed_from":null,"trigger":"price"}\n'
+        '{"at":"2026-02-02T00:00:00Z","figure":"ML 1.15000000","margin_level":"1.15000000",'
+        '"notes":["notification: margin_call"],"policy_version":1,"status":"margin_call","status_changed_from":"ok",'
+        '"trigger":"price"}\n'
+        '{"account":{"id":"user-a","kind":"spot-margin"},"ended":"end_of_path","evaluations":2,"final_account":'
+        '{"account_id":"user-a","assets":[{"asset":"BTC","price":"46000","quantity":"10"}],"kind":"spot-margin",'
+        '"leverage":5,"liabilities":[{"asset":"USDC","interest":"0","price":"1","principal":"400000"}],'
+        '"mode":"cross_classic"},"retries_cut_short_after":[]}\n'
+    )
+
+
+def test_json_form_is_one_indented_document(tmp_path: Path) -> None:
+    """`--format json`: the whole timeline as one canonical document with sorted keys, indented by 2."""
+    code, out, err = simulate_small(tmp_path, "json")
+    assert (code, err) == (0, "")
+    expected = {
+        "account": {"id": "user-a", "kind": "spot-margin"},
+        "ended": "end_of_path",
+        "entries": SMALL_ENTRIES,
+        "final_account": SMALL_FINAL_ACCOUNT,
+        "retries_cut_short_after": [],
+    }
+    assert out == json.dumps(expected, sort_keys=True, indent=2, separators=(",", ": ")) + "\n"
+
+
+def test_json_timeline_of_the_bundled_example_is_unchanged() -> None:
+    """The streamed JSON timeline has the bytes the in-memory one had (written to the golden file before streaming)."""
+    code, out, err = run(
+        "simulate", str(EXAMPLES / "loan-topup.json"), "--prices", str(EXAMPLES / "loan-prices.csv"),
+        "--policies", str(POLICIES), "--format", "json",
+    )  # fmt: skip
+    assert (code, err) == (0, "")
+    assert out == (GOLDEN / "loan-simulation.json").read_text()
+
+
+def test_every_form_and_the_library_give_the_same_entries(tmp_path: Path, engine: Engine) -> None:
+    """JSON Lines, JSON, the text lines and `simulate()` are one timeline, retries between points included."""
+    prices = tmp_path / "prices.csv"
+    prices.write_text("timestamp,asset,price\n2020-07-25,BTC,9000\n2020-07-28,BTC,9000\n2020-07-29,BTC,12000\n")
+    loan = write_loan(tmp_path, "0")
+    outputs = {
+        form: run("simulate", str(loan), "--prices", str(prices), "--policies", str(POLICIES), "--format", form)[1]
+        for form in ("json", "jsonl", "text")
+    }
+    document = json.loads(outputs["json"])
+    *entries, summary = [json.loads(line) for line in outputs["jsonl"].splitlines()]
+    assert entries == document["entries"]
+    assert summary == {**{k: v for k, v in document.items() if k != "entries"}, "evaluations": len(entries)}
+    path = read_price_path(prices.read_text(), source="prices.csv")
+    collected = simulate(engine, json.loads(loan.read_text()), path, source="loan.json")
+    assert json.loads(canonical_json(collected)) == document
+    assert outputs["text"] == simulation.timeline_text(collected)
+    assert len(outputs["text"].splitlines()) == len(entries) + 1
+
+
+def _points(*rows: tuple[str, str]) -> list[PricePoint]:
+    """BTC price points from (instant, price) pairs."""
+    return [PricePoint(datetime.fromisoformat(at).replace(tzinfo=UTC), {"BTC": Decimal(price)}) for at, price in rows]
+
+
+def test_the_walk_reads_the_path_as_it_goes(engine: Engine) -> None:
+    """The first entry comes before the second point is read; later, at most the next point is read ahead."""
+    points = _points(("2026-02-01", "50000"), ("2026-02-02", "46000"), ("2026-02-03", "48000"))
+    pulled: list[datetime] = []
+    received: list[dict[str, Any]] = []
+
+    def lazily() -> Iterator[PricePoint]:
+        for point in points:
+            if len(pulled) > len(received):
+                raise AssertionError(f"read {point.at} before the entry of {pulled[-1]} was taken")
+            pulled.append(point.at)
+            yield point
+
+    for entry in walk(engine, example("margin-a-regular.json"), lazily(), source="a.json"):
+        assert pulled[-1] == entry["at"]
+        received.append(entry)
+    assert [entry["status"] for entry in received] == ["ok", "margin_call", "ok"]
+
+
+def test_a_retry_reads_one_point_ahead(tmp_path: Path, engine: Engine) -> None:
+    """A retry that falls due needs the next point's instant (is it before it?), and nothing further."""
+    loan = json.loads(write_loan(tmp_path, "0").read_text(), parse_float=Decimal)
+    points = _points(("2020-07-25", "9000"), ("2020-07-26", "9000"), ("2020-07-28", "12000"))
+    pulled: list[datetime] = []
+
+    def counted() -> Iterator[PricePoint]:
+        for point in points:
+            pulled.append(point.at)
+            yield point
+
+    seen = [(entry["at"], entry["trigger"], len(pulled)) for entry in walk(engine, loan, counted(), source="loan")]
+    assert seen == [
+        (datetime(2020, 7, 25, tzinfo=UTC), "price", 1),
+        (datetime(2020, 7, 25, 12, tzinfo=UTC), "retry", 2),
+        (datetime(2020, 7, 26, tzinfo=UTC), "price", 2),
+        (datetime(2020, 7, 26, 12, tzinfo=UTC), "retry", 3),
+        (datetime(2020, 7, 27, tzinfo=UTC), "retry", 3),
+        (datetime(2020, 7, 27, 12, tzinfo=UTC), "retry", 3),
+        (datetime(2020, 7, 28, tzinfo=UTC), "price", 3),
+    ]
+
+
+def test_hooks_run_in_the_engines_decimal_context_but_the_caller_keeps_theirs(engine: Engine) -> None:
+    """Between entries the caller's decimal context is in force; the walk's arithmetic is unaffected by it."""
+    points = _points(("2026-02-01", "50000"), ("2026-02-02", "46000"))
+    expected = simulate(engine, example("margin-a-regular.json"), points, source="a.json")["entries"]
+    with decimal.localcontext(prec=3) as callers:
+        timeline = walk(engine, example("margin-a-regular.json"), iter(points), source="a.json")
+        entries = []
+        for entry in timeline:
+            assert decimal.getcontext() is callers
+            entries.append(entry)
+    assert entries == expected
+
+
+def test_a_failing_walk_leaves_no_summary_line(engine: Engine) -> None:
+    """JSON Lines are written as the walk goes; a walk that fails midway ends without its summary line."""
+
+    def failing() -> Iterator[PricePoint]:
+        yield from _points(("2026-02-01", "50000"))
+        raise AccountError([Problem(file="feed", message="the feed broke")])
+
+    out = io.StringIO()
+    with pytest.raises(AccountError, match="the feed broke"):
+        write_timeline(walk(engine, example("margin-a-regular.json"), failing(), source="a.json"), out, "jsonl")
+    assert [json.loads(line)["at"] for line in out.getvalue().splitlines()] == ["2026-02-01T00:00:00Z"]
+    text = io.StringIO()
+    with pytest.raises(AccountError):
+        write_timeline(walk(engine, example("margin-a-regular.json"), failing(), source="a.json"), text, "text")
+    assert text.getvalue() == ""
+
+
+def test_a_streamed_path_that_never_prices_the_account_is_refused_when_it_ends(engine: Engine) -> None:
+    """A path read as it goes is not checked up front: one that prices none of the account's assets fails at its end."""
+    eth = [PricePoint(datetime(2026, 2, 1, tzinfo=UTC), {"ETH": Decimal(3000)})]
+    account = margin_account(assets=[("BTC", "10", "50000")])
+    timeline = walk(engine, account, iter(eth), source="a.json")
+    assert next(timeline)["status"] == "ok"
+    with pytest.raises(AccountError) as refused:
+        next(timeline)
+    assert str(refused.value) == "a.json: $: the price path prices ETH but none of the account's assets (BTC, USDC)"
+
+
+def test_retries_cut_short_are_noted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """More retries due between two points than are simulated: the rest of the interval is skipped, and said so."""
+    monkeypatch.setattr(simulation, "MAX_WAKEUPS_PER_INTERVAL", 2)
+    prices = tmp_path / "prices.csv"
+    prices.write_text("timestamp,asset,price\n2020-07-25,BTC,9000\n2020-07-28,BTC,12000\n")
+    loan = write_loan(tmp_path, "0")
+    code, out, _ = run("simulate", str(loan), "--prices", str(prices), "--policies", str(POLICIES))
+    assert (code, out.splitlines()[:2]) == (
+        0,
+        [
+            "Simulation of loan-1 (crypto-loan): 3 evaluations, ended by end of path",
+            "note: more than 2 retries fell due after 2020-07-25T00:00:00Z; the rest of those intervals was skipped",
+        ],
+    )
+    code, out, _ = run("simulate", str(loan), "--prices", str(prices), "--policies", str(POLICIES), "--format", "jsonl")
+    assert json.loads(out.splitlines()[-1])["retries_cut_short_after"] == ["2020-07-25T00:00:00Z"]
+
+
+# --- reading price paths ----------------------------------------------------------------------------
+
+
+def test_rows_out_of_time_order_are_located_with_every_other_problem(tmp_path: Path) -> None:
+    """A price path is read in time order: an earlier row is a problem at its line, listed with all the others."""
+    prices = tmp_path / "prices.csv"
+    prices.write_text(
+        "timestamp,asset,price\n2026-02-02,BTC,50000\n2026-02-02T00:00:00+00:00,ETH,3000\n2026-02-01,BTC,49000\n"
+        "2026-02-03,BTC,-1\n2026-02-03,BTC,51000\n"
+    )
+    code, out, err = run(
+        "simulate", str(EXAMPLES / "margin-a-regular.json"), "--prices", str(prices), "--policies", str(POLICIES)
+    )
+    assert (code, out) == (2, "")
+    assert err.replace(str(tmp_path) + "/", "").splitlines() == [
+        "prices.csv:4:0: $.timestamp: expected rows in time order, at or after 2026-02-02T00:00:00Z (line 2),"
+        " got 2026-02-01T00:00:00Z",
+        "prices.csv:5:0: $.price: expected a decimal price > 0, got '-1'",
+        "2 problems found",
+    ]
+
+
+def test_prices_from_standard_input(tmp_path: Path) -> None:
+    """`--prices -` reads the path from standard input (kept in a temporary file for the second read), BOM and all."""
+    out, err = io.StringIO(), io.StringIO()
+    code = main(
+        ["simulate", str(EXAMPLES / "loan-topup.json"), "--prices", "-", "--policies", str(POLICIES)],
+        stdin=io.StringIO("\ufeff" + (EXAMPLES / "loan-prices.csv").read_text()),
+        stdout=out,
+        stderr=err,
+    )
+    assert (code, err.getvalue()) == (0, "")
+    assert out.getvalue() == (GOLDEN / "loan-simulation.txt").read_text()
+
+
+def test_a_price_path_that_is_not_utf8_is_located(tmp_path: Path) -> None:
+    """Bytes that are not UTF-8 are a problem at the line where reading stopped, not a crash."""
+    prices = tmp_path / "prices.csv"
+    prices.write_bytes(b"timestamp,asset,price\n2026-02-01,BTC,50000\n2026-02-02,BTC,\xff\n")
+    code, _, err = run(
+        "simulate", str(EXAMPLES / "margin-a-regular.json"), "--prices", str(prices), "--policies", str(POLICIES)
+    )
+    assert (code, err.replace(str(tmp_path) + "/", "").splitlines()[0]) == (
+        2,
+        "prices.csv:3:0: $: the price path is not UTF-8 text",
+    )
+
+
+def test_a_price_file_is_checked_whole_then_read_again_point_by_point(tmp_path: Path) -> None:
+    """`PricePath` knows its start, assets and size after the check; each iteration reads the file again."""
+    prices = tmp_path / "prices.jsonl"
+    prices.write_text(
+        '{"timestamp": "2026-02-01T00:00:00Z", "asset": "BTC", "price": 50000.5}\n\n'
+        '{"timestamp": "2026-02-01T01:00:00+01:00", "asset": "ETH", "price": "3000"}\n'
+        '{"timestamp": "2026-02-02", "asset": "BTC", "price": 46000}\n'
+    )
+    with PricePath.open(prices, source="prices.jsonl") as path:
+        assert (path.start, path.assets, path.points) == (
+            datetime(2026, 2, 1, tzinfo=UTC),
+            frozenset({"BTC", "ETH"}),
+            2,
+        )
+        expected = [
+            PricePoint(datetime(2026, 2, 1, tzinfo=UTC), {"BTC": Decimal("50000.5"), "ETH": Decimal(3000)}),
+            PricePoint(datetime(2026, 2, 2, tzinfo=UTC), {"BTC": Decimal(46000)}),
+        ]
+        assert list(path) == expected
+        assert list(path) == expected
