@@ -377,25 +377,45 @@ def zen_decide(thresholds: dict[tuple[str, int], tuple[Decimal, Decimal]]) -> Ca
 # --------------------------------------------------------------------------- timing
 
 
-def timed(function: Callable[[Any], object], items: Sequence[Any], loop_seconds: float) -> tuple[float, float, float]:
-    """(p50 µs, p99 µs, per second from the mean) over the first k items, k so the loop takes about `loop_seconds`."""
-    start = time.perf_counter()
-    warm = items[: min(len(items), WARMUP_CALLS)]
-    for item in warm:
-        function(item)
-    per_call = (time.perf_counter() - start) / max(1, len(warm))
-    count = max(min(len(items), 200), min(len(items), int(loop_seconds / max(per_call, 1e-9))))
+ROUNDS = 25
+"""Each timing run is cut into this many rounds, and every contender is timed a little in each round."""
+
+
+def timed_together(
+    contenders: Sequence[tuple[Callable[[Any], object], Sequence[Any]]], loop_seconds: float
+) -> list[tuple[float, float, float]]:
+    """(p50 µs, p99 µs, per second from the mean) for each contender, timed call by call.
+
+    Contender i is timed on its first k_i items, k_i so that they take about
+    `loop_seconds`; the calls are spread over ROUNDS rounds, each round timing
+    a slice of every contender in turn, so that a slow spell of the VM (they
+    last seconds here) falls on all contenders alike and the ratios hold.
+    """
+    counts = []
+    for function, items in contenders:
+        start = time.perf_counter()
+        warm = items[: min(len(items), WARMUP_CALLS)]
+        for item in warm:
+            function(item)
+        per_call = (time.perf_counter() - start) / max(1, len(warm))
+        counts.append(max(min(len(items), 200), min(len(items), int(loop_seconds / max(per_call, 1e-9)))))
     clock = time.perf_counter_ns
-    samples = [0] * count
+    samples: list[list[int]] = [[] for _ in contenders]
     gc.collect()
-    for index in range(count):
-        item = items[index]
-        began = clock()
-        function(item)
-        samples[index] = clock() - began
-    samples.sort()
-    mean = sum(samples) / count
-    return samples[count // 2] / 1000, samples[min(count - 1, int(count * 0.99))] / 1000, 1e9 / mean
+    for round_index in range(ROUNDS):
+        for (function, items), count, taken in zip(contenders, counts, samples, strict=True):
+            for index in range(count * round_index // ROUNDS, count * (round_index + 1) // ROUNDS):
+                item = items[index]
+                began = clock()
+                function(item)
+                taken.append(clock() - began)
+    results = []
+    for taken in samples:
+        taken.sort()
+        count = len(taken)
+        mean = sum(taken) / count
+        results.append((taken[count // 2] / 1000, taken[min(count - 1, int(count * 0.99))] / 1000, 1e9 / mean))
+    return results
 
 
 def fmt_us(value: float) -> str:
@@ -411,6 +431,31 @@ def fmt_rate(value: float) -> str:
 
 
 # --------------------------------------------------------------------------- per decision
+
+
+LATENCY_RATIOS = (  # (row, the row it is divided by, what that is) by index in latency_rows' table
+    (1, 0, "hand-written (target <= 1.5x)"),
+    (2, 0, "hand-written (target <= 3x)"),
+    (3, 2, "evaluate, not liquidating"),
+    (4, 2, "evaluate, margin not liquidating"),
+    (5, 2, "evaluate of the same (target <= 1x)"),
+    (6, 2, "evaluate of the same"),
+    (7, 3, "evaluate of the same (target <= 1x)"),
+    (8, 4, "evaluate of the same (target <= 1x)"),
+    (9, 2, "engine.evaluate, margin not liquidating"),
+)
+
+
+def _relate(rows: list[Row], p50s: dict[str, list[float]], ratios: Sequence[tuple[int, int, str]]) -> None:
+    """Fill in each row's ratio to its base row, and the ratio in each run among its notes."""
+    for index, base_index, label in ratios:
+        row, base = rows[index], rows[base_index]
+        if row.value is None or not base.value:
+            continue
+        row.ratio, row.against = f"{row.value / base.value:.2f}x", label
+        if len(p50s[row.name]) > 1:
+            each = [f"{mine / theirs:.2f}" for mine, theirs in zip(p50s[row.name], p50s[base.name], strict=True)]
+            row.notes[-1] += f"; ratio in each run {', '.join(each)}"
 
 
 def latency_rows(work: Workload, settings: Settings) -> list[Row]:
@@ -449,12 +494,10 @@ def latency_rows(work: Workload, settings: Settings) -> list[Row]:
     p50s: dict[str, list[float]] = {name: [] for name, _, _ in contenders}
     p99s: dict[str, list[float]] = {name: [] for name, _, _ in contenders}
     rates: dict[str, list[float]] = {name: [] for name, _, _ in contenders}
-    # Run by run, every contender once per run, so that a slow spell of the VM hits all of them alike.
+    measured = [(name, function, items) for name, function, items in contenders if callable(function) and items]
     for _ in range(settings.runs):
-        for name, function, items in contenders:
-            if isinstance(function, str) or not items:
-                continue
-            p50, p99, rate = timed(function, items, settings.loop_seconds)
+        results = timed_together([(function, items) for _, function, items in measured], settings.loop_seconds)
+        for (name, _, _), (p50, p99, rate) in zip(measured, results, strict=True):
             p50s[name].append(p50)
             p99s[name].append(p99)
             rates[name].append(rate)
@@ -475,25 +518,10 @@ def latency_rows(work: Workload, settings: Settings) -> list[Row]:
             if len(p50s[name]) > 1:
                 row.notes.append(f"{name}: p50 of each run " + ", ".join(f"{p:.2f}" for p in p50s[name]) + " µs")
         rows.append(row)
-    by_name = {row.name: row for row in rows}
-    hand = by_name[contenders[0][0]]
-    relations = {
-        contenders[1][0]: (hand, "hand-written (target <= 1.5x)"),
-        contenders[2][0]: (hand, "hand-written (target <= 3x)"),
-        contenders[3][0]: (by_name[contenders[2][0]], "evaluate, not liquidating"),
-        contenders[4][0]: (by_name[contenders[2][0]], "evaluate, margin not liquidating"),
-        contenders[5][0]: (by_name[contenders[2][0]], "evaluate of the same (target <= 1x)"),
-        contenders[6][0]: (by_name[contenders[2][0]], "evaluate of the same"),
-        contenders[7][0]: (by_name[contenders[3][0]], "evaluate of the same (target <= 1x)"),
-        contenders[8][0]: (by_name[contenders[4][0]], "evaluate of the same (target <= 1x)"),
-        contenders[9][0]: (by_name[contenders[2][0]], "engine.evaluate, margin not liquidating"),
-    }
+    hand = rows[0]
     hand.ratio, hand.against = ("1.00x", "baseline of the latency ratios") if hand.value else ("-", "")
-    for name, (base, label) in relations.items():
-        row = by_name[name]
-        if row.value is not None and base.value:
-            row.ratio, row.against = f"{row.value / base.value:.2f}x", label
-    zen_row = by_name[contenders[9][0]]
+    _relate(rows, p50s, LATENCY_RATIOS)
+    zen_row = rows[9]
     if zen_row.value is not None and hand.value:
         zen_row.notes.append(f"ZEN with trace / hand-written: {zen_row.value / hand.value:.1f}x")
         zen_row.notes.append(zen_check(zen, work))

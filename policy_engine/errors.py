@@ -137,6 +137,10 @@ class PolicyEngineError(Exception):
         self.problems = tuple(sorted(problems, key=lambda p: p.sort_key))
         super().__init__("\n".join(str(p) for p in self.problems))
 
+    def __reduce__(self) -> tuple[type[PolicyEngineError], tuple[tuple[Problem, ...]]]:
+        # rebuilt from its problems, so that it crosses process boundaries (batch workers, a Dask cluster)
+        return (type(self), (self.problems,))
+
 
 class PolicyError(PolicyEngineError):
     """The policy documents are invalid; nothing was loaded."""

@@ -531,3 +531,13 @@ def test_an_unexpected_value_error_is_an_internal_error_not_bad_input(monkeypatc
     monkeypatch.setattr("policy_engine.explain.explain", broken)
     code, out, err = run("evaluate", str(EXAMPLES / "margin-a-regular.json"), "--format", "text", "--as-of", AS_OF)
     assert (code, out, err) == (3, "", "policy-engine: internal error: ValueError: a bug; please report it\n")
+
+
+def test_errors_survive_pickling_with_their_problems() -> None:
+    """A PolicyError, AccountError or EvaluationError crosses a process boundary whole (batch workers)."""
+    import pickle  # noqa: PLC0415 - only this test needs it
+
+    for error_type in (policy_engine.PolicyError, AccountError, policy_engine.EvaluationError):
+        error = error_type([policy_engine.Problem(file="f", line=2, col=3, json_path="$.x", message="m")])
+        copied = pickle.loads(pickle.dumps(error))  # noqa: S301 - our own bytes
+        assert (type(copied), copied.problems, str(copied)) == (error_type, error.problems, str(error))
