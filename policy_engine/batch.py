@@ -73,6 +73,12 @@ Row = bytes | str | Mapping[str, Any]
 """One input row: a line of JSON text (bytes are UTF-8) or an account already parsed (Decimals, not floats)."""
 
 
+def _seconds(nanoseconds: int) -> str:
+    """Seconds to two places, rounded half up: 500_000_000 -> "0.50"."""
+    centiseconds = (nanoseconds + 5_000_000) // 10_000_000
+    return f"{centiseconds // 100}.{centiseconds % 100:02d}"
+
+
 @dataclass(frozen=True, slots=True)
 class Chunk:
     """Consecutive input rows; `first_line` is the 1-based line (or row) number of the first."""
@@ -299,7 +305,8 @@ class Summary:
     """Decisions by account kind, then status."""
     error_lines: list[int] = field(default_factory=list)
     """The first `ERROR_LINES_KEPT` lines that gave an error row."""
-    elapsed_s: float = 0.0
+    elapsed_ns: int = 0
+    """Wall time of the run in nanoseconds (an integer: no float in the package)."""
 
     def add(self, result: ChunkResult) -> None:
         self.rows += result.rows
@@ -321,7 +328,10 @@ class Summary:
 
     @property
     def decisions_per_s(self) -> int:
-        return round(self.decided / self.elapsed_s) if self.elapsed_s > 0 else 0
+        if self.elapsed_ns <= 0:
+            return 0
+        # rounded to the nearest integer, in integer arithmetic
+        return (2 * self.decided * 1_000_000_000 + self.elapsed_ns) // (2 * self.elapsed_ns)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON values (integers, strings); the elapsed time in whole milliseconds."""
@@ -337,7 +347,7 @@ class Summary:
             "first_error_lines": list(self.error_lines),
             "by_kind": {kind: dict(sorted(self.by_kind[kind].items())) for kind in sorted(self.by_kind)},
             "by_status": self.by_status,
-            "elapsed_ms": round(self.elapsed_s * 1000),
+            "elapsed_ms": (self.elapsed_ns + 500_000) // 1_000_000,
             "decisions_per_s": self.decisions_per_s,
         }
 
@@ -359,7 +369,7 @@ class Summary:
             lines.append("errors 0")
         workers = f"{self.workers} worker{'s' if self.workers != 1 else ''}"
         lines.append(
-            f"{self.elapsed_s:.2f} s, {self.decisions_per_s:,} decisions/s,"
+            f"{_seconds(self.elapsed_ns)} s, {self.decisions_per_s:,} decisions/s,"
             f" {workers}, trace {'full' if self.trace else 'none'}"
         )
         return "\n".join(lines) + "\n"
@@ -389,7 +399,7 @@ def run_batch(
     summary = Summary(
         input=options.source, output=writer.name, as_of=options.as_of, trace=options.trace, workers=workers
     )
-    started = time.perf_counter()
+    started = time.perf_counter_ns()
     try:
         decider = ChunkDecider.load(spec, options, log=decision_log is not None)
         if workers == 1:
@@ -419,7 +429,7 @@ def run_batch(
     except BaseException:
         writer.abort()
         raise
-    summary.elapsed_s = time.perf_counter() - started
+    summary.elapsed_ns = time.perf_counter_ns() - started
     return summary
 
 

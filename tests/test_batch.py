@@ -202,7 +202,7 @@ def test_summary_text() -> None:
         as_of=datetime(2026, 3, 1, tzinfo=UTC),
         trace=False,
         workers=2,
-        elapsed_s=0.5,
+        elapsed_ns=500_000_000,
     )
     summary.add(
         ChunkResult(
