@@ -64,6 +64,17 @@ def _operations_help() -> str:
     )
 
 
+def _policies_option(command: argparse.ArgumentParser) -> None:
+    """`--policies PATH`, the same on every command that loads policies."""
+    command.add_argument(
+        "--policies",
+        action="append",
+        default=None,
+        metavar="PATH",
+        help="policy folder or file (repeatable; default: policies)",
+    )
+
+
 def _parser(out: TextIO) -> argparse.ArgumentParser:
     parser = _Parser(prog="policy-engine", description="Risk rules as versioned YAML: validate and evaluate.", out=out)
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -74,13 +85,7 @@ def _parser(out: TextIO) -> argparse.ArgumentParser:
 
     evaluate = commands.add_parser("evaluate", help="decide for one account and explain why", out=out)
     evaluate.add_argument("account", help="account file (JSON or YAML), or - for standard input")
-    evaluate.add_argument(
-        "--policies",
-        action="append",
-        default=None,
-        metavar="PATH",
-        help="policy folder or file (repeatable; default: policies)",
-    )
+    _policies_option(evaluate)
     evaluate.add_argument(
         "--as-of",
         default=None,
@@ -113,9 +118,7 @@ def _parser(out: TextIO) -> argparse.ArgumentParser:
         metavar="PATH",
         help="price path in time order: CSV or JSON Lines of timestamp, asset, price (- for standard input)",
     )
-    simulate.add_argument(
-        "--policies", action="append", default=None, metavar="PATH", help="policy folder or file (default: policies)"
-    )
+    _policies_option(simulate)
     simulate.add_argument(
         "--format",
         choices=("text", "json", "jsonl"),
@@ -254,9 +257,7 @@ def _add_batch_commands(commands: Any, out: TextIO) -> None:
         metavar="ISO-8601",
         help="the instant of every decision (default: now, read once: one instant for the whole batch)",
     )
-    batch.add_argument(
-        "--policies", action="append", default=None, metavar="PATH", help="policy folder or file (default: policies)"
-    )
+    _policies_option(batch)
     batch.add_argument(
         "--log-file", default=None, metavar="PATH", help="append one JSON line per decision to this file, in order"
     )
@@ -297,9 +298,7 @@ def _add_batch_commands(commands: Any, out: TextIO) -> None:
         help="the instant the population is made for: thresholds of the policy in force then, failed top-up"
         " attempts before it (default: the start of the newest policy version; decide at this instant or later)",
     )
-    population.add_argument(
-        "--policies", action="append", default=None, metavar="PATH", help="policy folder or file (default: policies)"
-    )
+    _policies_option(population)
 
 
 def _batch(args: argparse.Namespace, stdin: TextIO, stdout: TextIO, stderr: TextIO) -> int:
