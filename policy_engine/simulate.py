@@ -23,26 +23,21 @@ path in memory (`sort` it first; rows of one instant may come in any order).
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import shutil
 import tempfile
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from datetime import datetime
 from decimal import Decimal, getcontext, setcontext
-from pathlib import Path
 from types import MappingProxyType
-from typing import IO, Any, Literal, TextIO
+from typing import Any, Literal, TextIO
 
 import orjson
 
-from ._numbers import in_range, iso, parse_decimal, parse_instant
 from .arithmetic import engine_context
 from .decision import canonical_json
 from .engine import Engine
 from .errors import AccountError, Problem
+from .price_path import PathLimits, PricePath, PricePoint, assets_of, read_price_path
 from .product import Account, Simulation
 
 MAX_WAKEUPS_PER_INTERVAL = 1_000
@@ -51,266 +46,6 @@ SPOOL_BYTES = 1 << 20
 
 Format = Literal["text", "json", "jsonl"]
 FORMATS: tuple[Format, ...] = ("text", "json", "jsonl")
-
-
-@dataclass(frozen=True, slots=True)
-class PricePoint:
-    at: datetime
-    prices: Mapping[str, Decimal]
-
-
-# --- reading a price path -------------------------------------------------------------------------
-
-_Row = tuple[int, object, object, object]
-"""One row as read: line number, then the raw timestamp, asset and price."""
-
-
-def _rows(lines: Iterator[str], source: str, problems: list[Problem]) -> Iterator[_Row]:
-    """The rows of CSV or JSON Lines text (told apart by its first character), each with its line number."""
-    skipped: list[str] = []
-    for line in lines:  # the first non-blank line tells the form; the lines read to find it are read again
-        skipped.append(line)
-        if line.strip():
-            break
-    head = "".join(skipped).lstrip()
-    rest = _chain(skipped, lines)
-    if head.startswith("{"):
-        yield from _json_rows(rest, source, problems)
-    else:
-        yield from _csv_rows(rest, source, problems)
-
-
-def _chain(first: list[str], then: Iterator[str]) -> Iterator[str]:
-    yield from first
-    yield from then
-
-
-def _json_rows(lines: Iterator[str], source: str, problems: list[Problem]) -> Iterator[_Row]:
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line, parse_float=Decimal)
-        except json.JSONDecodeError as error:
-            problems.append(Problem(file=source, line=number, col=error.colno, message=f"invalid JSON: {error.msg}"))
-            continue
-        if not isinstance(row, dict):
-            problems.append(Problem(file=source, line=number, col=1, message="expected a JSON object per line"))
-            continue
-        yield number, row.get("timestamp"), row.get("asset"), row.get("price")
-
-
-def _csv_rows(lines: Iterator[str], source: str, problems: list[Problem]) -> Iterator[_Row]:
-    reader = csv.reader(lines)
-    header = next(reader, [])
-    missing = {"timestamp", "asset", "price"} - set(header)
-    if missing:
-        problems.append(
-            Problem(
-                file=source,
-                line=1,
-                col=1,
-                message="expected a CSV header with the columns"
-                f" timestamp, asset, price; missing {', '.join(sorted(missing))}",
-            )
-        )
-        return
-    # the last column of a name wins, as in csv.DictReader
-    columns = {name: index for index, name in enumerate(header)}
-    at_column, asset_column, price_column = columns["timestamp"], columns["asset"], columns["price"]
-    for row in reader:
-        if not row:
-            continue
-        width = len(row)
-        yield (
-            reader.line_num,
-            row[at_column] if at_column < width else None,
-            row[asset_column] if asset_column < width else None,
-            row[price_column] if price_column < width else None,
-        )
-
-
-def _scan(lines: Iterator[str], source: str, problems: list[Problem]) -> Iterator[tuple[datetime, dict[str, Decimal]]]:
-    """Price points (instant, prices) as rows come in; problems go to `problems` and their rows are left out.
-
-    Only the point being gathered is held: rows of one instant must be
-    consecutive, which time order guarantees.
-    """
-    current_at: datetime | None = None
-    current: dict[str, Decimal] = {}
-    lines_of: dict[str, int] = {}  # the line each asset of the current point was first priced on
-    first_line = 0  # the current point's first line
-    last_text: object = None
-    last_moment: datetime | None = None
-    for number, timestamp, asset, raw_price in _rows(lines, source, problems):
-        if timestamp != last_text or last_moment is None:  # rows of one instant repeat its text
-            last_text, last_moment = timestamp, parse_instant(str(timestamp))
-            if last_moment is not None:
-                last_moment = last_moment.astimezone(UTC)
-        moment = last_moment
-        price = parse_decimal(raw_price)
-        if moment is None:
-            problems.append(
-                Problem(
-                    file=source,
-                    line=number,
-                    json_path="$.timestamp",
-                    message=f"expected an ISO 8601 date or date-time with an offset, got {timestamp!r}",
-                )
-            )
-        if price is None or price <= 0 or not in_range(price):
-            problems.append(
-                Problem(
-                    file=source,
-                    line=number,
-                    json_path="$.price",
-                    message=f"expected a decimal price > 0, got {raw_price!r}",
-                )
-            )
-            price = None
-        if not isinstance(asset, str) or not asset:
-            problems.append(Problem(file=source, line=number, json_path="$.asset", message="expected an asset symbol"))
-            continue
-        if moment is None or price is None:
-            continue
-        if moment != current_at:
-            if current_at is not None:
-                if moment < current_at:
-                    problems.append(
-                        Problem(
-                            file=source,
-                            line=number,
-                            json_path="$.timestamp",
-                            message=f"expected rows in time order, at or after {iso(current_at)}"
-                            f" (line {first_line}), got {iso(moment)}",
-                        )
-                    )
-                    continue
-                yield current_at, current
-            current_at, current, lines_of, first_line = moment, {}, {}, number
-        seen = current.get(asset)
-        if seen is not None and seen != price:
-            problems.append(
-                Problem(
-                    file=source,
-                    line=number,
-                    json_path="$.price",
-                    message=f"{asset} at {iso(moment)} is priced {seen} on line {lines_of[asset]}"
-                    f" and {price} here; one instant has one price",
-                )
-            )
-        lines_of.setdefault(asset, number)
-        current[asset] = price
-    if current_at is not None:
-        yield current_at, current
-
-
-class PricePath:
-    """A price path in a seekable file: checked whole once, then read again row by row for each walk.
-
-    The constructor raises `AccountError` listing every bad row with its line
-    (and an empty path); iterating yields `PricePoint`s, one instant at a time,
-    holding only the current one.  One walk at a time reads it, and the file
-    must not change meanwhile: a row that has become bad stops the walk with
-    an `AccountError`.
-    """
-
-    def __init__(self, file: IO[bytes] | IO[str], *, source: str, owned: bool = False) -> None:
-        """Check `file` (binary, UTF-8, or text) whole; `owned`: closing the path closes the file."""
-        self._file = file
-        self._owned = owned
-        self.source = source
-        problems: list[Problem] = []
-        start: datetime | None = None
-        priced: set[str] = set()
-        count = 0
-        # tuples, not PricePoints: making those would be a third of this pass
-        for at, prices in _scan(self._lines(problems), source, problems):
-            if start is None:
-                start = at
-            priced.update(prices)
-            count += 1
-        if problems:
-            self.close()
-            raise AccountError(problems)
-        if start is None:
-            self.close()
-            raise AccountError([Problem(file=source, message="the price path is empty")])
-        self.start: datetime = start
-        """The first instant."""
-        self.assets: frozenset[str] = frozenset(priced)
-        """Every asset symbol the path prices."""
-        self.points = count
-        """The number of price points (instants)."""
-
-    @classmethod
-    def open(cls, name: str | Path, *, source: str | None = None) -> PricePath:
-        """The price path in the file `name` (UTF-8, a byte-order mark is dropped); close it when done."""
-        source = str(name) if source is None else source
-        try:
-            file = open(name, "rb")  # noqa: SIM115 - the PricePath owns it; bytes, to locate bad UTF-8 by line
-        except OSError as error:
-            raise AccountError(
-                [Problem(file=source, message=f"cannot read the price path: {error.strerror}")]
-            ) from error
-        return cls(file, source=source, owned=True)
-
-    @classmethod
-    def from_stream(cls, stream: IO[str], *, source: str) -> PricePath:
-        """A price path read once from `stream` (standard input), kept in a temporary file for the second read."""
-        spool = tempfile.TemporaryFile()  # noqa: SIM115 - as above
-        try:
-            for line in stream:  # undecodable bytes a stream let through come back as they were, to be located
-                spool.write(line.encode("utf-8", "surrogateescape"))
-        except UnicodeError as error:
-            spool.close()
-            raise AccountError([Problem(file=source, message="the price path is not UTF-8 text")]) from error
-        return cls(spool, source=source, owned=True)
-
-    def _lines(self, problems: list[Problem]) -> Iterator[str]:
-        """The file's lines from the start; a byte-order mark is dropped, a line that is not UTF-8 is a problem."""
-        self._file.seek(0)
-        number = 0
-        try:
-            rows: Iterable[bytes | str] = self._file
-            for number, raw in enumerate(rows, 1):
-                if isinstance(raw, bytes):
-                    try:
-                        line = raw.decode()
-                    except UnicodeDecodeError:
-                        problems.append(
-                            Problem(file=self.source, line=number, message="the price path is not UTF-8 text")
-                        )
-                        line = "\n"  # an empty line in its place keeps the lines after it numbered
-                else:
-                    line = raw
-                yield line.removeprefix("\ufeff") if number == 1 else line
-        except UnicodeDecodeError:  # a text file decodes ahead of the line it hands out
-            problems.append(Problem(file=self.source, line=number + 1, message="the price path is not UTF-8 text"))
-
-    def __iter__(self) -> Iterator[PricePoint]:
-        problems: list[Problem] = []
-        for at, prices in _scan(self._lines(problems), self.source, problems):
-            if problems:
-                break
-            yield PricePoint(at, prices)
-        if problems:
-            raise AccountError(problems)
-
-    def close(self) -> None:
-        if self._owned:
-            self._file.close()
-
-    def __enter__(self) -> PricePath:
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.close()
-
-
-def read_price_path(text: str, *, source: str) -> list[PricePoint]:
-    """Price points in time order, from text held in memory (small paths); every bad row is reported, with its line."""
-    return list(PricePath(io.StringIO(text), source=source))
 
 
 # --- the walk -------------------------------------------------------------------------------------
@@ -349,7 +84,7 @@ class Walk:
             raise AccountError([Problem(file=getattr(path, "source", "prices"), message="the price path is empty")])
         engine.evaluate(account, as_of=first.at, source=source)  # a bad account fails before the walk starts
         held = hooks.assets(account)
-        priced = _assets_of(path)
+        priced = assets_of(path)
         if priced is not None and not priced & held:
             raise AccountError([_nothing_held(priced, held, source)])
         self._engine, self._hooks, self._account, self._source = engine, hooks, account, source
@@ -456,15 +191,6 @@ def _effects(
     finally:
         setcontext(callers_context)
     return entry, advanced, wake
-
-
-def _assets_of(path: Iterable[PricePoint]) -> frozenset[str] | None:
-    """The assets a path prices, when that is known without reading it (a `PricePath` or a sequence)."""
-    if isinstance(path, PricePath):
-        return path.assets
-    if isinstance(path, Sequence):
-        return frozenset(asset for point in path for asset in point.prices)
-    return None
 
 
 def _nothing_held(priced: frozenset[str], held: frozenset[str], source: str) -> Problem:
@@ -632,6 +358,7 @@ def write_timeline(timeline: Walk, out: TextIO, format: Format = "text") -> None
 __all__ = [
     "FORMATS",
     "MAX_WAKEUPS_PER_INTERVAL",
+    "PathLimits",
     "PricePath",
     "PricePoint",
     "Walk",

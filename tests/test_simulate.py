@@ -146,8 +146,8 @@ def test_margin_account_simulation(tmp_path: Path) -> None:
         (
             "timestamp,asset,price\n2026-02-01,BTC,abc\nyesterday,BTC,1\n",
             [
-                "prices.csv:2:0: $.price: expected a decimal price > 0, got 'abc'",
-                "prices.csv:3:0: $.timestamp: expected an ISO 8601 date or date-time with an offset, got 'yesterday'",
+                "prices.csv:2:16: $.price: expected a decimal price > 0, got 'abc'",
+                "prices.csv:3:1: $.timestamp: expected an ISO 8601 date or date-time with an offset, got 'yesterday'",
             ],
         ),
         (
@@ -202,7 +202,7 @@ def test_events_from_the_command_line() -> None:
     [
         (
             "timestamp,asset,price\n2026-02-01T00:00:00Z,BTC,50000\n2026-02-01T02:00:00+02:00,BTC,51000\n",
-            "prices.csv:3:0: $.price: BTC at 2026-02-01T00:00:00Z is priced 50000 on line 2 and 51000 here;"
+            "prices.csv:3:31: $.price: BTC at 2026-02-01T00:00:00Z is priced 50000 on line 2 and 51000 here;"
             " one instant has one price",
         ),
         (
@@ -469,9 +469,9 @@ def test_rows_out_of_time_order_are_located_with_every_other_problem(tmp_path: P
     )
     assert (code, out) == (2, "")
     assert err.replace(str(tmp_path) + "/", "").splitlines() == [
-        "prices.csv:4:0: $.timestamp: expected rows in time order, at or after 2026-02-02T00:00:00Z (line 2),"
+        "prices.csv:4:1: $.timestamp: expected rows in time order, at or after 2026-02-02T00:00:00Z (line 2),"
         " got 2026-02-01T00:00:00Z",
-        "prices.csv:5:0: $.price: expected a decimal price > 0, got '-1'",
+        "prices.csv:5:16: $.price: expected a decimal price > 0, got '-1'",
         "2 problems found",
     ]
 
@@ -498,7 +498,7 @@ def test_a_price_path_that_is_not_utf8_is_located(tmp_path: Path) -> None:
     )
     assert (code, err.replace(str(tmp_path) + "/", "").splitlines()[0]) == (
         2,
-        "prices.csv:3:0: $: the price path is not UTF-8 text",
+        "prices.csv:3:1: $: the price path is not UTF-8 text",
     )
 
 
