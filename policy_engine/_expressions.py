@@ -11,7 +11,11 @@ what risk rules need and typed:
 - calls to `min`, `max`, `abs` and the rounding functions in `ROUNDING_FUNCTIONS`,
   whose second argument is a literal number of places;
 - nothing else: no attributes, subscripts, lambdas, comprehensions, f-strings,
-  keyword arguments or names starting with `_`.
+  keyword arguments, comments or names starting with `_`;
+- names are plain ASCII (Python would NFKC-normalise `margin_level` written in
+  fullwidth letters into `margin_level`, so the text would not say what runs),
+  and the text holds no lone surrogates, control or invisible formatting
+  characters.
 
 Every name must be declared in the scope the caller passes, so a misspelled
 name is a load-time error.  A checked expression is compiled to a Python
@@ -25,9 +29,13 @@ from __future__ import annotations
 import ast
 import copy
 import enum
+import io
+import keyword
 import operator
 import re
-from collections.abc import Callable, Mapping
+import tokenize
+import unicodedata
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from decimal import (
     ROUND_CEILING,
@@ -51,6 +59,11 @@ MAX_PLACES = 28
 
 # Digits with an optional fraction and exponent; not 0x10, 1_000 or 1j.
 _DECIMAL_LITERAL = re.compile(r"(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
+# The line breaks Python's tokenizer counts (not \f, \v or U+2028, which str.splitlines also splits at).
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+# Unicode categories refused anywhere in an expression: controls, invisible formatting, lone surrogates.
+_HIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Cs"})
+_WHITESPACE_CONTROLS = frozenset("\t\n\r")
 
 
 class ExprType(enum.Enum):
@@ -177,6 +190,92 @@ class Expression:
     """(left name, operator, right name) when the whole expression is `name op name`."""
 
 
+def describe_character(character: str) -> str:
+    """A character by code point and Unicode name (`U+FF4D FULLWIDTH LATIN SMALL LETTER M`), safe to print."""
+    name = unicodedata.name(character, "")
+    return f"U+{ord(character):04X}" + (f" {name}" if name else "")
+
+
+def _line_starts(source: str) -> list[int]:
+    return [0, *(match.end() for match in _LINE_BREAK.finditer(source))]
+
+
+def _hidden_character_problems(source: str) -> list[ExpressionProblem]:
+    """Lone surrogates, control and invisible formatting characters, refused before parsing.
+
+    A lone surrogate is not text: Python's parser raises `UnicodeEncodeError` on
+    it.  Bidirectional and zero-width characters make the text read otherwise
+    than it runs ("Trojan Source").  The message gives the column but does not
+    quote the expression, which a terminal could not print, or would reorder.
+    """
+    hidden = [
+        (index, character)
+        for index, character in enumerate(source)
+        if unicodedata.category(character) in _HIDDEN_CATEGORIES and character not in _WHITESPACE_CONTROLS
+    ]
+    if not hidden:
+        return []
+    index, character = hidden[0]
+    if unicodedata.category(character) == "Cs":
+        what = "a lone surrogate (half of a UTF-16 pair, not a character)"
+    else:
+        what = "an invisible control or formatting character"
+    more = f", and {len(hidden) - 1} more after it" if len(hidden) > 1 else ""
+    return [
+        ExpressionProblem(
+            f"character {index + 1} of the expression is {describe_character(character)}, {what}{more};"
+            " expressions are written in printable characters"
+        )
+    ]
+
+
+def _comment_problems(source: str) -> list[ExpressionProblem]:
+    """A `#` comment is dropped by the parser, yet the trace would show it as part of the condition."""
+    starts = _line_starts(source)
+    problems = []
+    try:
+        for token in tokenize.generate_tokens(io.StringIO(source).readline):
+            if token.type == tokenize.COMMENT:
+                row, col = token.start
+                problems.append(
+                    ExpressionProblem(
+                        f"comments are not allowed in expressions: `{token.string}` would be ignored when"
+                        " evaluating, yet shown as part of the expression; write notes as YAML comments",
+                        starts[row - 1] + col + 1,
+                    )
+                )
+    except (tokenize.TokenError, SyntaxError):
+        pass  # only called on text the parser accepted; nothing more to say
+    return problems
+
+
+def name_refusal(
+    name: str,
+    scope: Mapping[str, ExprType],
+    *,
+    reserved: Collection[str] = (),
+    rounded: Collection[str] = (),
+) -> str | None:
+    """Why a policy may not give a new value (a derived figure) the name `name`, or None when it may.
+
+    Expressions read one table of names, which also holds the engine's own
+    values: the names in `scope`, the values a product keeps beside them
+    (`reserved`, such as the lines behind a total) and the raw value
+    `<name>_raw` of each name in `rounded`, which traces show.  A policy
+    value of the same name would overwrite one of them.
+    """
+    if name in scope:
+        return f"`{name}` is already defined; pick another name"
+    if name in reserved:
+        return f"`{name}` is one of the engine's own values; pick another name"
+    base = name.removesuffix("_raw")
+    if base != name and base in rounded:
+        return f"`{name}` is the engine's raw (unrounded) value of `{base}`, shown in traces; pick another name"
+    if name in FUNCTION_NAMES or keyword.iskeyword(name):
+        return f"`{name}` is a word of the expression language and could not be read as a value; pick another name"
+    return None
+
+
 class _Checker:
     """Walks a parsed tree: refuses what the sandbox does not allow, infers types."""
 
@@ -187,8 +286,36 @@ class _Checker:
         self.names: list[str] = []
 
     def fail(self, node: ast.AST, message: str, suggestion: str | None = None) -> None:
-        column = getattr(node, "col_offset", -1) + 1
-        self.problems.append(ExpressionProblem(message, column, suggestion))
+        self.problems.append(ExpressionProblem(message, self._column(node), suggestion))
+
+    def _column(self, node: ast.AST) -> int:
+        """1-based position of `node` in the text; the parser counts UTF-8 bytes within a line."""
+        line, offset = getattr(node, "lineno", 0), getattr(node, "col_offset", -1)
+        if line < 1 or offset < 0:
+            return 0
+        start = _line_starts(self.source)[line - 1]
+        before = self.source[start:].encode("utf-8")[:offset].decode("utf-8", errors="ignore")
+        return start + len(before) + 1
+
+    def _plain_name(self, node: ast.Name) -> bool:
+        """False (and a problem) when the name is written with other than ASCII characters.
+
+        Python reads identifiers NFKC-normalised: `margin_level` or `True` in
+        fullwidth letters (U+FF4D...) would run as the ASCII name, so the text
+        would not say what runs.
+        """
+        written = ast.get_source_segment(self.source, node) or node.id
+        if written.isascii():
+            return True
+        first = next(character for character in written if not character.isascii())
+        known = (*self.scope, *FUNCTION_NAMES, "True", "False")
+        suggestion = node.id if node.id in known else did_you_mean(node.id, self.scope)
+        self.fail(
+            node,
+            f"names are written in ASCII letters, digits and `_`: `{written}` holds {describe_character(first)}",
+            suggestion,
+        )
+        return False
 
     def check(self, node: ast.expr, depth: int = 0) -> ExprType | None:
         if depth > MAX_DEPTH:
@@ -255,6 +382,8 @@ class _Checker:
 
     def _name(self, node: ast.Name) -> ExprType | None:
         name = node.id
+        if not self._plain_name(node):
+            return None
         if name.startswith("_"):
             self.fail(node, f"names starting with `_` are not allowed: `{name}`")
             return None
@@ -331,6 +460,8 @@ class _Checker:
     def _call(self, node: ast.Call, depth: int) -> ExprType | None:
         if not isinstance(node.func, ast.Name):
             self.fail(node, "only the built-in functions can be called: " + ", ".join(sorted(FUNCTION_NAMES)))
+            return None
+        if not self._plain_name(node.func):
             return None
         name = node.func.id
         if name not in FUNCTION_NAMES:
@@ -457,16 +588,19 @@ def compile_expression(
     """Check `source` against `scope` and compile it, or return every problem found."""
     if len(source) > MAX_SOURCE_LENGTH:
         return [ExpressionProblem(f"expressions are limited to {MAX_SOURCE_LENGTH} characters")]
+    stripped = source.strip()
+    hidden = _hidden_character_problems(stripped)
+    if hidden:
+        return hidden
     try:
-        parsed = ast.parse(source.strip(), mode="eval")
+        parsed = ast.parse(stripped, mode="eval")
     except SyntaxError as error:
         return [ExpressionProblem(f"invalid expression: {error.msg}", error.offset or 0)]
     except (RecursionError, MemoryError):
         return [ExpressionProblem("the expression is nested too deeply to parse")]
-    stripped = source.strip()
     checker = _Checker(stripped, scope)
     result_type = checker.check(parsed.body)
-    problems = checker.problems
+    problems = _comment_problems(stripped) + checker.problems
     if not problems and result_type is not expected:
         got = result_type.value if result_type else "unknown"
         problems.append(ExpressionProblem(f"expected a {expected.value} expression, got {got}", 1))

@@ -9,12 +9,12 @@ figures, roundings, the rounded-ratio step and the decimal-places lint.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from ._expressions import Expression, ExprType, compile_expression
+from ._expressions import Expression, ExprType, compile_expression, name_refusal
 from ._numbers import quantum
 from .errors import EvaluationError, JsonPath, Problem, format_json_path
 from .model import PolicyDocument, Rounding
@@ -165,18 +165,23 @@ def compile_derived(
     path: JsonPath,
     scope: dict[str, ExprType],
     roundings: Mapping[str, Rounding],
+    *,
+    reserved: Collection[str] = (),
 ) -> tuple[list[Derived], Problems]:
     """Compile the list of `{name, expression}` at `path`, each visible to the ones after it.
 
-    `scope` is extended in place with each figure's name.
+    `scope` is extended in place with each figure's name.  A name may not be one of
+    the product's own values: those in `scope`, the `reserved` ones it keeps beside
+    them, or the `<name>_raw` of a rounded name.
     """
     derived: list[Derived] = []
     problems: Problems = []
     entries: Sequence[Mapping[str, Any]] = document.data_at(path) or []
     for index, entry in enumerate(entries):
         name = entry["name"]
-        if name in scope:
-            problems.append(document.problem((*path, index, "name"), f"`{name}` is already defined; pick another name"))
+        refusal = name_refusal(name, scope, reserved=reserved, rounded=roundings)
+        if refusal is not None:
+            problems.append(document.problem((*path, index, "name"), refusal))
             continue
         expression, found = expression_at(document, (*path, index, "expression"), scope, ExprType.DECIMAL)
         problems += found

@@ -322,10 +322,21 @@ def test_compiled_code_runs_without_builtins() -> None:
     assert getattr(function, "__globals__", {})["__builtins__"] == {}
 
 
-def test_source_is_stripped_and_comments_ignored() -> None:
-    """Surrounding whitespace is dropped from `source`; a trailing comment is harmless."""
-    expression = compiled("  a + 1  # one more  ")
-    assert (expression.source, expression.function(ENV)) == ("a + 1  # one more", Decimal("2.5"))
+def test_source_is_stripped() -> None:
+    """Surrounding whitespace is dropped from `source`."""
+    expression = compiled("  a + 1  ")
+    assert (expression.source, expression.function(ENV)) == ("a + 1", Decimal("2.5"))
+
+
+def test_comments_are_refused_at_the_hash() -> None:
+    """A comment would be ignored yet shown as part of the expression: refused at its `#` (in the stripped text)."""
+    assert refused("  a + 1  # one more  ") == [
+        P(
+            "comments are not allowed in expressions: `# one more` would be ignored when evaluating,"
+            " yet shown as part of the expression; write notes as YAML comments",
+            8,
+        )
+    ]
 
 
 # --- refusals ---------------------------------------------------------------------------

@@ -34,6 +34,9 @@ from .liquidation import Holding, PlanRules, plan
 ZERO = Decimal(0)
 _NO_PRICES: Mapping[str, Any] = MappingProxyType({})
 
+ENGINE_VALUES = frozenset({"asset_lines", "liability_lines", "liquidation"})
+"""What `evaluate` keeps beside the expression names: no derived figure may take these names."""
+
 INPUT_SCOPE: Mapping[str, ExprType] = {
     "total_asset_value": ExprType.DECIMAL,
     "total_liability_value": ExprType.DECIMAL,
@@ -387,7 +390,7 @@ def compile_margin(document: PolicyDocument) -> tuple[CompiledMarginPolicy | Non
     }
     roundings = {"margin_level": margin_level_rounding}
     scope = dict(INPUT_SCOPE)
-    derived, found = compile_derived(document, ("derived",), scope, roundings)
+    derived, found = compile_derived(document, ("derived",), scope, roundings, reserved=ENGINE_VALUES)
     problems += found
     status_table, found = compile_status_table(document, scope, roundings, outcome_keys=("status", "notification"))
     problems += found
