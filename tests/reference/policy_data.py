@@ -1,0 +1,32 @@
+"""The bundled policies as plain data: numbers as Decimal, nothing interpreted."""
+
+from __future__ import annotations
+
+from decimal import Context, Decimal
+from pathlib import Path
+from typing import Any
+
+from policy_engine.loader import parse_yaml
+
+POLICIES = Path(__file__).resolve().parent.parent.parent / "policies"
+ARITHMETIC = Context(prec=28)
+"""Python's default decimal context: 28 significant digits, half-even (domain.md: Decimal end to end)."""
+WIDE = Context(prec=100)
+"""For rounding to a number of places: room for the integer digits and the places."""
+
+
+def policy_data(text: str, file: str) -> dict[str, Any]:
+    document, problems = parse_yaml(text, file=file)
+    assert document is not None, problems
+    data: dict[str, Any] = document.data
+    return data
+
+
+def bundled(name: str) -> dict[str, Any]:
+    """The policy `policies/<name>` as a mapping of plain values."""
+    return policy_data((POLICIES / name).read_text(), name)
+
+
+def rounded(value: Decimal, places: int, mode: str) -> Decimal:
+    """`value` rounded to `places` decimal places in the `decimal` rounding `mode`."""
+    return value.quantize(Decimal(1).scaleb(-places), rounding=mode, context=WIDE)

@@ -1,0 +1,206 @@
+"""Differential test: margin decisions against an independent reference written from domain.md section 1.
+
+`tests/reference/margin.py` computes the margin level, the status and the
+liquidation plan straight from the domain reference; a seeded generator
+places thousands of accounts around every tier's thresholds (exactly on
+them, either side of their rounding, far above, below, short of the debt,
+without debt, with nothing to sell), with liquid, illiquid and mixed
+collateral and several debts.  Every figure of every outcome must agree.  The
+policy variant charges the fee on the liquidated assets and rounds the other
+way, so that the policy's choices are exercised too.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+import policy_engine
+from policy_engine import Engine
+
+from .conftest import AS_OF, POLICIES, example
+from .reference.accounts import margin_accounts
+from .reference.compare import differences
+from .reference.margin import margin_outcome
+from .reference.policy_data import policy_data
+
+D = Decimal
+BUNDLED = (POLICIES / "margin-trading.yaml").read_text()
+VARIANTS = {
+    "bundled": BUNDLED,
+    "fee-on-liquidated-assets": BUNDLED.replace("base: liabilities", "base: liquidated_assets")
+    .replace("quantity_rounding: ROUND_HALF_EVEN", "quantity_rounding: ROUND_UP")
+    .replace("returned_rounding: ROUND_DOWN", "returned_rounding: ROUND_HALF_UP"),
+}
+ACCOUNTS = 2000
+
+
+@pytest.fixture(scope="module")
+def engines(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Engine, dict[str, Any]]]:
+    """Each variant's engine, loaded from its own folder, and its policy as plain data."""
+    loaded = {}
+    for name, text in VARIANTS.items():
+        folder = tmp_path_factory.mktemp(name)
+        (folder / "margin-trading.yaml").write_text(text)
+        loaded[name] = (policy_engine.load(folder), policy_data(text, name))
+    return loaded
+
+
+def test_the_variant_changes_what_it_says() -> None:
+    """The variant differs from the bundled policy in the fee base and both roundings, nowhere else."""
+    bundled, variant = policy_data(BUNDLED, "b"), policy_data(VARIANTS["fee-on-liquidated-assets"], "v")
+    assert {mode["liquidation_fee"]["base"] for mode in variant["modes"].values()} == {"liquidated_assets"}
+    assert variant["liquidation"] == {"quantity_rounding": "ROUND_UP", "returned_rounding": "ROUND_HALF_UP"}
+    assert {**variant, "modes": bundled["modes"], "liquidation": bundled["liquidation"]} == bundled
+
+
+def test_the_reference_reads_the_rules_the_policy_states() -> None:
+    """The reference hard-codes the bundled rules and derived figure: it must be updated if they change."""
+    policy = policy_data(BUNDLED, "b")
+    assert [(r["id"], r["when"], r["status"], r.get("notification")) for r in policy["rules"]] == [
+        ("liquidation", "margin_level <= liquidation_level", "liquidation", "liquidation_call"),
+        ("margin_call", "margin_level <= margin_call_level", "margin_call", "margin_call"),
+    ]
+    assert policy["derived"] == [
+        {"name": "net_equity_value", "expression": "total_asset_value - total_liability_value"}
+    ]
+
+
+def test_the_reference_reproduces_the_worked_examples() -> None:
+    """Examples A, B and C of domain.md (C with its erratum), computed by the reference alone."""
+    policy = policy_data(BUNDLED, "b")
+    a = margin_outcome(policy, example("margin-a-regular.json"))
+    assert (a["margin_level"], a["status"], a["liquidation"]["method"]) == (D("1.1"), "liquidation", "regular")
+    assert [(s["quantity"], s["purpose"]) for s in a["liquidation"]["sales"]] == [
+        (D("9.09090909"), "debt"), (D("0.18181818"), "fee")]
+    assert (a["liquidation"]["fee_value"], a["liquidation"]["returned"]) == (
+        D(8000), [{"asset": "BTC", "quantity": D("0.72727273")}])
+    b = margin_outcome(policy, example("margin-b-takeover.json"))["liquidation"]
+    takeover, repay, fee = b["steps"][0], b["steps"][1], b["steps"][2]
+    assert (b["method"], takeover["proceeds"], takeover["margin_level"]) == ("takeover", D(435000), D("1.0875"))
+    assert (repay["cash_after"], fee["value"], b["returned"]) == (
+        D(35000), D(8000), [{"asset": "USDC", "quantity": D(27000)}])
+    c = margin_outcome(policy, example("margin-c-regular-then-takeover.json"))
+    sale, takeover, repay = c["liquidation"]["steps"][:3]
+    assert (c["margin_level_compared"], c["liquidation"]["method"]) == (D("1.1"), "regular_then_takeover")
+    assert (sale["quantity"], sale["debt_after"], sale["margin_level_after"]) == (D(1), D(350000), D("1.11428571"))
+    assert (takeover["proceeds"], takeover["margin_level"], repay["cash_after"]) == (
+        D(387000), D("1.10571429"), D(37000))
+    assert c["liquidation"]["returned"] == [{"asset": "USDC", "quantity": D(29000)}]
+
+
+def _coverage(account: dict[str, Any], outcome: Mapping[str, Any], policy: dict[str, Any]) -> set[str]:
+    """The cases an account exercises, for the check that the generator reaches them all."""
+    cases = {f"status:{outcome['status']}"}
+    tier = next(row for row in policy["modes"][account["mode"]]["leverages"] if row["leverage"] == account["leverage"])
+    if outcome["margin_level"] is None:
+        cases.add("no-debt")
+    else:
+        for name, level in (("call", tier["margin_call"]), ("liquidation", tier["liquidation"])):
+            if outcome["margin_level"] == level:
+                cases.add(f"exactly-on-{name}")
+            elif outcome["margin_level_compared"] == level:
+                cases.add(f"on-{name}-after-rounding")
+    if len(account["liabilities"]) > 1:
+        cases.add("several-debts")
+    plan = outcome["liquidation"]
+    if plan is not None:
+        cases.add(f"method:{plan['method']}")
+        cases |= {name for name, held in (("fee-unpaid", plan["fee_unpaid"] > 0),
+                                          ("debt-remaining", plan["debt_remaining"] > 0),
+                                          ("cash-returned", plan["cash_returned"]["quantity"] > 0),
+                                          ("fee-sold", any(s["purpose"] == "fee" for s in plan["sales"])),
+                                          ("rounding-shortfall", plan["rounding_difference"] < 0)) if held}
+    return cases
+
+
+EXPECTED_CASES = {
+    "status:ok", "status:margin_call", "status:liquidation", "no-debt", "several-debts",
+    "exactly-on-call", "exactly-on-liquidation", "on-call-after-rounding", "on-liquidation-after-rounding",
+    "method:regular", "method:takeover", "method:regular_then_takeover", "method:none",
+    "fee-unpaid", "debt-remaining", "cash-returned", "fee-sold",
+}
+ROUNDED_DOWN_SOMETIMES = {"bundled": {"rounding-shortfall"}, "fee-on-liquidated-assets": set()}
+"""Half-even sales sometimes fall short of the amount; the variant's ROUND_UP never does."""
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_every_figure_agrees_with_the_reference(
+    engines: dict[str, tuple[Engine, dict[str, Any]]], variant: str
+) -> None:
+    """2,000 generated accounts: status, levels, totals, thresholds, derived figures and the whole plan agree."""
+    engine, policy = engines[variant]
+    disagreements, seen = [], Counter[str]()
+    for account in margin_accounts(policy, ACCOUNTS, seed=15):
+        outcome = engine.evaluate(account, as_of=AS_OF).outcome
+        found = differences(outcome, margin_outcome(policy, account))
+        if found:
+            disagreements.append((account, found[:5]))
+        seen.update(_coverage(account, outcome, policy))
+    assert disagreements[:3] == []
+    assert (EXPECTED_CASES | ROUNDED_DOWN_SOMETIMES[variant]) - set(seen) == set()
+
+
+# --- where the reference and the engine part: known, reported, kept as strict xfails --------
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="engine records a regular sale of quantity 0 for a remainder worth under half a unit (issue 15 note)",
+)
+def test_a_remainder_too_small_to_sell_is_not_a_sale(engine: Engine) -> None:
+    """400,000.0001 USDC owed, 400,000 USDC held: the 0.0001 left is under half a satoshi of BTC at 44,000.
+
+    The domain reference sells collateral to cover the debt; selling nothing
+    is not a sale.  The engine lists `sell 0E-8 BTC for the debt`.
+    """
+    account = {
+        "kind": "spot-margin", "account_id": "tiny-remainder", "mode": "cross_classic", "leverage": 5,
+        "assets": [{"asset": "USDC", "quantity": "400000", "price": "1"},
+                   {"asset": "BTC", "quantity": "0.9", "price": "44000"}],
+        "liabilities": [{"asset": "USDC", "principal": "400000.0001", "interest": "0", "price": "1"}],
+    }
+    sales = engine.evaluate(account, as_of=AS_OF).outcome["liquidation"]["sales"]
+    assert [(sale["asset"], sale["quantity"], sale["purpose"]) for sale in sales] == [
+        ("USDC", D(400000), "debt"), ("BTC", D("0.18181818"), "fee")]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="engine labels the surplus of a rounded-up regular sale `takeover_cash` when there is no takeover",
+)
+def test_a_regular_liquidation_pays_no_fee_from_takeover_cash(engine: Engine) -> None:
+    """7.3 BTC at 60,000 against 400,000 USDC: the debt sale rounds up to 6.66666667 BTC (0.0002 USDC over).
+
+    The plan is regular (no takeover), yet the fee's first 0.0002 is
+    `paid_from: takeover_cash`; the cash is the sale's rounding surplus.
+    """
+    account = {
+        "kind": "spot-margin", "account_id": "surplus", "mode": "cross_classic", "leverage": 5,
+        "assets": [{"asset": "BTC", "quantity": "7.3", "price": "60000"}],
+        "liabilities": [{"asset": "USDC", "principal": "400000", "interest": "0", "price": "1"}],
+    }
+    plan = engine.evaluate(account, as_of=AS_OF).outcome["liquidation"]
+    assert plan["method"] == "regular"
+    assert [step["paid_from"] for step in plan["steps"] if step["event"] == "fee"] == []
+
+
+def test_the_known_disagreements_are_the_only_ones_on_their_accounts(engine: Engine) -> None:
+    """On the two accounts above, the reference and the engine differ only where the xfails say."""
+    tiny = {
+        "kind": "spot-margin", "account_id": "tiny-remainder", "mode": "cross_classic", "leverage": 5,
+        "assets": [{"asset": "USDC", "quantity": "400000", "price": "1"},
+                   {"asset": "BTC", "quantity": "0.9", "price": "44000"}],
+        "liabilities": [{"asset": "USDC", "principal": "400000.0001", "interest": "0", "price": "1"}],
+    }
+    policy = policy_data(BUNDLED, "b")
+    found = differences(engine.evaluate(tiny, as_of=AS_OF).outcome, margin_outcome(policy, tiny))
+    assert found == [
+        "$.liquidation.sales: 3 items in the engine, 2 in the reference",
+        "$.liquidation.steps: 4 items in the engine, 3 in the reference",
+    ]
+
