@@ -14,7 +14,6 @@ agree.  The variant makes a partial top-up a failure, allows 2 attempts every
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -22,14 +21,13 @@ from typing import Any
 
 import pytest
 
-import policy_engine
 from policy_engine import Engine
 
 from .conftest import POLICIES, example
 from .reference.accounts import loan_accounts
-from .reference.compare import differences
+from .reference.compare import compare_all
 from .reference.loans import loan_outcome
-from .reference.policy_data import policy_data
+from .reference.policy_data import load_variants, policy_data
 
 D = Decimal
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
@@ -47,12 +45,7 @@ ACCOUNTS = 2000
 @pytest.fixture(scope="module")
 def engines(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Engine, dict[str, Any]]]:
     """Each variant's engine, loaded from its own folder, and its policy as plain data."""
-    loaded = {}
-    for name, text in VARIANTS.items():
-        folder = tmp_path_factory.mktemp(name)
-        (folder / "crypto-loans.yaml").write_text(text)
-        loaded[name] = (policy_engine.load(folder), policy_data(text, name))
-    return loaded
+    return load_variants(tmp_path_factory.mktemp("variants"), "crypto-loans.yaml", VARIANTS)
 
 
 def test_the_variant_changes_what_it_says() -> None:
@@ -131,12 +124,11 @@ def test_every_figure_agrees_with_the_reference(
 ) -> None:
     """2,000 generated loans: LTVs, status, thresholds, the top-up, its notification and the next state agree."""
     engine, policy = engines[variant]
-    disagreements, seen = [], Counter[str]()
-    for account in loan_accounts(policy, ACCOUNTS, seed=15, now=NOW):
-        outcome = engine.evaluate(account, as_of=NOW).outcome
-        found = differences(outcome, loan_outcome(policy, account, NOW))
-        if found:
-            disagreements.append((account, found[:5]))
-        seen.update(_coverage(account, outcome))
+    disagreements, seen = compare_all(
+        loan_accounts(policy, ACCOUNTS, seed=15, now=NOW),
+        lambda account: engine.evaluate(account, as_of=NOW).outcome,
+        lambda account: loan_outcome(policy, account, NOW),
+        _coverage,
+    )
     assert disagreements[:3] == []
-    assert EXPECTED_CASES - set(seen) == set()
+    assert EXPECTED_CASES - seen == set()

@@ -12,21 +12,19 @@ way, so that the policy's choices are exercised too.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
 import pytest
 
-import policy_engine
 from policy_engine import Engine
 
 from .conftest import AS_OF, POLICIES, example
 from .reference.accounts import margin_accounts
-from .reference.compare import differences
+from .reference.compare import compare_all, differences
 from .reference.margin import margin_outcome
-from .reference.policy_data import policy_data
+from .reference.policy_data import load_variants, policy_data
 
 D = Decimal
 BUNDLED = (POLICIES / "margin-trading.yaml").read_text()
@@ -42,12 +40,7 @@ ACCOUNTS = 2000
 @pytest.fixture(scope="module")
 def engines(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Engine, dict[str, Any]]]:
     """Each variant's engine, loaded from its own folder, and its policy as plain data."""
-    loaded = {}
-    for name, text in VARIANTS.items():
-        folder = tmp_path_factory.mktemp(name)
-        (folder / "margin-trading.yaml").write_text(text)
-        loaded[name] = (policy_engine.load(folder), policy_data(text, name))
-    return loaded
+    return load_variants(tmp_path_factory.mktemp("variants"), "margin-trading.yaml", VARIANTS)
 
 
 def test_the_variant_changes_what_it_says() -> None:
@@ -134,15 +127,14 @@ def test_every_figure_agrees_with_the_reference(
 ) -> None:
     """2,000 generated accounts: status, levels, totals, thresholds, derived figures and the whole plan agree."""
     engine, policy = engines[variant]
-    disagreements, seen = [], Counter[str]()
-    for account in margin_accounts(policy, ACCOUNTS, seed=15):
-        outcome = engine.evaluate(account, as_of=AS_OF).outcome
-        found = differences(outcome, margin_outcome(policy, account))
-        if found:
-            disagreements.append((account, found[:5]))
-        seen.update(_coverage(account, outcome, policy))
+    disagreements, seen = compare_all(
+        margin_accounts(policy, ACCOUNTS, seed=15),
+        lambda account: engine.evaluate(account, as_of=AS_OF).outcome,
+        lambda account: margin_outcome(policy, account),
+        lambda account, outcome: _coverage(account, outcome, policy),
+    )
     assert disagreements[:3] == []
-    assert (EXPECTED_CASES | ROUNDED_DOWN_SOMETIMES[variant]) - set(seen) == set()
+    assert (EXPECTED_CASES | ROUNDED_DOWN_SOMETIMES[variant]) - seen == set()
 
 
 # --- where the reference and the engine part: known, reported, kept as strict xfails --------

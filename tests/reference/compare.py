@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 Path = tuple[str | int, ...]
@@ -36,3 +37,24 @@ def differences(engine: Any, reference: Any, path: Path = ()) -> list[str]:
     if type(engine) is not type(reference) or engine != reference:
         return [f"{_where(path)}: engine {engine!r}, reference {reference!r}"]
     return []
+
+
+Account = dict[str, Any]
+Outcome = Mapping[str, Any]
+
+
+def compare_all(
+    accounts: Iterable[Account],
+    decide: Callable[[Account], Outcome],
+    reference: Callable[[Account], Any],
+    cases: Callable[[Account, Outcome], set[str]],
+) -> tuple[list[tuple[Account, list[str]]], set[str]]:
+    """Each account's differences between `decide` (the engine) and `reference`, and the cases the accounts reach."""
+    disagreements, seen = [], set()
+    for account in accounts:
+        outcome = decide(account)
+        found = differences(outcome, reference(account))
+        if found:
+            disagreements.append((account, found[:5]))
+        seen |= cases(account, outcome)
+    return disagreements, seen

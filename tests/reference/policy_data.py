@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Context, Decimal
 from pathlib import Path
 from typing import Any
 
+import policy_engine
+from policy_engine import Engine
 from policy_engine.loader import parse_yaml
 
 POLICIES = Path(__file__).resolve().parent.parent.parent / "policies"
@@ -30,3 +33,15 @@ def bundled(name: str) -> dict[str, Any]:
 def rounded(value: Decimal, places: int, mode: str) -> Decimal:
     """`value` rounded to `places` decimal places in the `decimal` rounding `mode`."""
     return value.quantize(Decimal(1).scaleb(-places), rounding=mode, context=WIDE)
+
+
+def load_variants(
+    folder: Path, file_name: str, variants: Mapping[str, str]
+) -> dict[str, tuple[Engine, dict[str, Any]]]:
+    """Each variant's text written as `file_name` in its own sub-folder, loaded, and read as plain data."""
+    loaded = {}
+    for name, text in variants.items():
+        (folder / name).mkdir()
+        (folder / name / file_name).write_text(text)
+        loaded[name] = (policy_engine.load(folder / name), policy_data(text, name))
+    return loaded
