@@ -69,20 +69,30 @@ def test_the_reference_reproduces_the_worked_examples() -> None:
     a = margin_outcome(policy, example("margin-a-regular.json"))
     assert (a["margin_level"], a["status"], a["liquidation"]["method"]) == (D("1.1"), "liquidation", "regular")
     assert [(s["quantity"], s["purpose"]) for s in a["liquidation"]["sales"]] == [
-        (D("9.09090909"), "debt"), (D("0.18181818"), "fee")]
+        (D("9.09090909"), "debt"),
+        (D("0.18181818"), "fee"),
+    ]
     assert (a["liquidation"]["fee_value"], a["liquidation"]["returned"]) == (
-        D(8000), [{"asset": "BTC", "quantity": D("0.72727273")}])
+        D(8000),
+        [{"asset": "BTC", "quantity": D("0.72727273")}],
+    )
     b = margin_outcome(policy, example("margin-b-takeover.json"))["liquidation"]
     takeover, repay, fee = b["steps"][0], b["steps"][1], b["steps"][2]
     assert (b["method"], takeover["proceeds"], takeover["margin_level"]) == ("takeover", D(435000), D("1.0875"))
     assert (repay["cash_after"], fee["value"], b["returned"]) == (
-        D(35000), D(8000), [{"asset": "USDC", "quantity": D(27000)}])
+        D(35000),
+        D(8000),
+        [{"asset": "USDC", "quantity": D(27000)}],
+    )
     c = margin_outcome(policy, example("margin-c-regular-then-takeover.json"))
     sale, takeover, repay = c["liquidation"]["steps"][:3]
     assert (c["margin_level_compared"], c["liquidation"]["method"]) == (D("1.1"), "regular_then_takeover")
     assert (sale["quantity"], sale["debt_after"], sale["margin_level_after"]) == (D(1), D(350000), D("1.11428571"))
     assert (takeover["proceeds"], takeover["margin_level"], repay["cash_after"]) == (
-        D(387000), D("1.10571429"), D(37000))
+        D(387000),
+        D("1.10571429"),
+        D(37000),
+    )
     assert c["liquidation"]["returned"] == [{"asset": "USDC", "quantity": D(29000)}]
 
 
@@ -103,19 +113,38 @@ def _coverage(account: dict[str, Any], outcome: Mapping[str, Any], policy: dict[
     plan = outcome["liquidation"]
     if plan is not None:
         cases.add(f"method:{plan['method']}")
-        cases |= {name for name, held in (("fee-unpaid", plan["fee_unpaid"] > 0),
-                                          ("debt-remaining", plan["debt_remaining"] > 0),
-                                          ("cash-returned", plan["cash_returned"]["quantity"] > 0),
-                                          ("fee-sold", any(s["purpose"] == "fee" for s in plan["sales"])),
-                                          ("rounding-shortfall", plan["rounding_difference"] < 0)) if held}
+        cases |= {
+            name
+            for name, held in (
+                ("fee-unpaid", plan["fee_unpaid"] > 0),
+                ("debt-remaining", plan["debt_remaining"] > 0),
+                ("cash-returned", plan["cash_returned"]["quantity"] > 0),
+                ("fee-sold", any(s["purpose"] == "fee" for s in plan["sales"])),
+                ("rounding-shortfall", plan["rounding_difference"] < 0),
+            )
+            if held
+        }
     return cases
 
 
 EXPECTED_CASES = {
-    "status:ok", "status:margin_call", "status:liquidation", "no-debt", "several-debts",
-    "exactly-on-call", "exactly-on-liquidation", "on-call-after-rounding", "on-liquidation-after-rounding",
-    "method:regular", "method:takeover", "method:regular_then_takeover", "method:none",
-    "fee-unpaid", "debt-remaining", "cash-returned", "fee-sold",
+    "status:ok",
+    "status:margin_call",
+    "status:liquidation",
+    "no-debt",
+    "several-debts",
+    "exactly-on-call",
+    "exactly-on-liquidation",
+    "on-call-after-rounding",
+    "on-liquidation-after-rounding",
+    "method:regular",
+    "method:takeover",
+    "method:regular_then_takeover",
+    "method:none",
+    "fee-unpaid",
+    "debt-remaining",
+    "cash-returned",
+    "fee-sold",
 }
 ROUNDED_DOWN_SOMETIMES = {"bundled": {"rounding-shortfall"}, "fee-on-liquidated-assets": set()}
 """Half-even sales sometimes fall short of the amount; the variant's ROUND_UP never does."""
@@ -137,62 +166,56 @@ def test_every_figure_agrees_with_the_reference(
     assert (EXPECTED_CASES | ROUNDED_DOWN_SOMETIMES[variant]) - seen == set()
 
 
-# --- where the reference and the engine part: known, reported, kept as strict xfails --------
+# --- found by the differential run: each failed before its fix ---------------------------------------
+
+TINY_REMAINDER = {
+    "kind": "spot-margin",
+    "account_id": "tiny-remainder",
+    "mode": "cross_classic",
+    "leverage": 5,
+    "assets": [
+        {"asset": "USDC", "quantity": "400000", "price": "1"},
+        {"asset": "BTC", "quantity": "0.9", "price": "44000"},
+    ],
+    "liabilities": [{"asset": "USDC", "principal": "400000.0001", "interest": "0", "price": "1"}],
+}
+ROUNDED_UP = {
+    "kind": "spot-margin",
+    "account_id": "surplus",
+    "mode": "cross_classic",
+    "leverage": 5,
+    "assets": [{"asset": "BTC", "quantity": "7.3", "price": "60000"}],
+    "liabilities": [{"asset": "USDC", "principal": "400000", "interest": "0", "price": "1"}],
+}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine records a regular sale of quantity 0 for a remainder worth under half a unit (issue 15 note)",
-)
 def test_a_remainder_too_small_to_sell_is_not_a_sale(engine: Engine) -> None:
     """400,000.0001 USDC owed, 400,000 USDC held: the 0.0001 left is under half a satoshi of BTC at 44,000.
 
-    The domain reference sells collateral to cover the debt; selling nothing
-    is not a sale.  The engine lists `sell 0E-8 BTC for the debt`.
+    It counts as paid, as a rounding shortfall; the plan used to list
+    `sell 0E-8 BTC for the debt`.
     """
-    account = {
-        "kind": "spot-margin", "account_id": "tiny-remainder", "mode": "cross_classic", "leverage": 5,
-        "assets": [{"asset": "USDC", "quantity": "400000", "price": "1"},
-                   {"asset": "BTC", "quantity": "0.9", "price": "44000"}],
-        "liabilities": [{"asset": "USDC", "principal": "400000.0001", "interest": "0", "price": "1"}],
-    }
-    sales = engine.evaluate(account, as_of=AS_OF).outcome["liquidation"]["sales"]
-    assert [(sale["asset"], sale["quantity"], sale["purpose"]) for sale in sales] == [
-        ("USDC", D(400000), "debt"), ("BTC", D("0.18181818"), "fee")]
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine labels the surplus of a rounded-up regular sale `takeover_cash` when there is no takeover",
-)
-def test_a_regular_liquidation_pays_no_fee_from_takeover_cash(engine: Engine) -> None:
-    """7.3 BTC at 60,000 against 400,000 USDC: the debt sale rounds up to 6.66666667 BTC (0.0002 USDC over).
-
-    The plan is regular (no takeover), yet the fee's first 0.0002 is
-    `paid_from: takeover_cash`; the cash is the sale's rounding surplus.
-    """
-    account = {
-        "kind": "spot-margin", "account_id": "surplus", "mode": "cross_classic", "leverage": 5,
-        "assets": [{"asset": "BTC", "quantity": "7.3", "price": "60000"}],
-        "liabilities": [{"asset": "USDC", "principal": "400000", "interest": "0", "price": "1"}],
-    }
-    plan = engine.evaluate(account, as_of=AS_OF).outcome["liquidation"]
-    assert plan["method"] == "regular"
-    assert [step["paid_from"] for step in plan["steps"] if step["event"] == "fee"] == []
-
-
-def test_the_known_disagreements_are_the_only_ones_on_their_accounts(engine: Engine) -> None:
-    """On the two accounts above, the reference and the engine differ only where the xfails say."""
-    tiny = {
-        "kind": "spot-margin", "account_id": "tiny-remainder", "mode": "cross_classic", "leverage": 5,
-        "assets": [{"asset": "USDC", "quantity": "400000", "price": "1"},
-                   {"asset": "BTC", "quantity": "0.9", "price": "44000"}],
-        "liabilities": [{"asset": "USDC", "principal": "400000.0001", "interest": "0", "price": "1"}],
-    }
-    policy = policy_data(BUNDLED, "b")
-    found = differences(engine.evaluate(tiny, as_of=AS_OF).outcome, margin_outcome(policy, tiny))
-    assert found == [
-        "$.liquidation.sales: 3 items in the engine, 2 in the reference",
-        "$.liquidation.steps: 4 items in the engine, 3 in the reference",
+    plan = engine.evaluate(TINY_REMAINDER, as_of=AS_OF).outcome["liquidation"]
+    assert [(sale["asset"], sale["quantity"], sale["purpose"]) for sale in plan["sales"]] == [
+        ("USDC", D(400000), "debt"),
+        ("BTC", D("0.18181818"), "fee"),
     ]
 
+
+def test_the_surplus_of_a_rounded_up_sale_pays_the_fee_under_its_own_name(engine: Engine) -> None:
+    """7.3 BTC at 60,000 against 400,000 USDC: the debt sale rounds up to 6.66666667 BTC (0.0002 USDC over).
+
+    That surplus pays the first 0.0002 of the fee, and says so: `sale_surplus`,
+    not `takeover_cash` (it used to), for there is no takeover.
+    """
+    plan = engine.evaluate(ROUNDED_UP, as_of=AS_OF).outcome["liquidation"]
+    assert plan["method"] == "regular"
+    assert [(step["paid_from"], step["value"]) for step in plan["steps"] if step["event"] == "fee"] == [
+        ("sale_surplus", D("0.0002"))
+    ]
+
+
+@pytest.mark.parametrize("account", [TINY_REMAINDER, ROUNDED_UP], ids=["tiny-remainder", "rounded-up"])
+def test_the_reference_agrees_on_the_accounts_that_used_to_differ(engine: Engine, account: dict[str, Any]) -> None:
+    policy = policy_data(BUNDLED, "b")
+    assert differences(engine.evaluate(account, as_of=AS_OF).outcome, margin_outcome(policy, account)) == []

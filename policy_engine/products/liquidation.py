@@ -8,7 +8,8 @@ Mechanism only; every rate, rounding and liquidity class comes from the policy.
    execution price; the proceeds repay the rest of the debt.
 2. Fee.  `rate x base`, where the base is the debt when liquidation starts
    (`liabilities`) or the value liquidated to repay it (`liquidated_assets`).
-   It is paid from takeover cash first, then by selling more liquid
+   It is paid from cash first (takeover cash, then the surplus of sales
+   rounded up, each a step with its `paid_from`), then by selling more liquid
    collateral, then by a takeover if illiquid collateral is still held.
 3. What is left is returned: unsold collateral in kind, cash in the
    settlement asset (the largest liability's asset), rounded down to its
@@ -69,6 +70,8 @@ class _Ledger:
             self.left[h.asset] += h.quantity
         self.debt = debt
         self.cash = ZERO
+        self.takeover_cash = ZERO
+        """The part of `cash` that came from a takeover; the rest is the surplus of sales rounded up."""
         self.events: list[Mapping[str, Any]] = []
         self.sales: list[Mapping[str, Any]] = []
         self.taken_over = False
@@ -103,6 +106,12 @@ class _Ledger:
             if not h.liquid or available <= 0:
                 continue
             needed = h.quantity_rounding.apply(amount / h.execution_price)
+            if needed == 0:  # under one unit of precision: no sale; counted as paid, like a rounding shortfall
+                self.rounding_difference -= amount
+                if purpose == "debt":
+                    self.debt -= amount
+                    self.debt_repaid += amount
+                return ZERO
             quantity = min(needed, available)
             proceeds = quantity * h.execution_price
             self.left[h.asset] = available - quantity
@@ -127,6 +136,18 @@ class _Ledger:
                 self.debt_repaid += paid
                 self.liquidated_for_debt += proceeds
             self.record(event="regular_sale", **sale, debt_after=self.debt, margin_level_after=self.margin_level())
+        return amount
+
+    def pay_from_cash(self, amount: Decimal) -> Decimal:
+        """Pay what cash can of `amount` (a fee), takeover cash first, then sales' surplus; return what is unpaid."""
+        for source, held in (("takeover_cash", self.takeover_cash), ("sale_surplus", self.cash - self.takeover_cash)):
+            paid = min(held, amount)
+            if paid > 0:
+                self.cash -= paid
+                if source == "takeover_cash":
+                    self.takeover_cash -= paid
+                amount -= paid
+                self.record(event="fee", paid_from=source, value=paid, cash_after=self.cash)
         return amount
 
     def take_over(self) -> None:
@@ -154,6 +175,7 @@ class _Ledger:
         self.debt_repaid += repaid
         self.liquidated_for_debt += proceeds
         self.cash += proceeds - repaid
+        self.takeover_cash += proceeds - repaid
         self.record(event="repay", debt_repaid=repaid, debt_after=self.debt, cash_after=self.cash)
 
 
@@ -173,19 +195,11 @@ def plan(
         ledger.take_over()
     base_value = debt if rules.fee_base == "liabilities" else ledger.liquidated_for_debt
     fee = rules.fee_rate * base_value
-    from_cash = min(ledger.cash, fee)
-    ledger.cash -= from_cash
-    fee_left = fee - from_cash
-    if from_cash > 0:
-        ledger.record(event="fee", paid_from="takeover_cash", value=from_cash, cash_after=ledger.cash)
+    fee_left = ledger.pay_from_cash(fee)
     fee_left = ledger.sell_liquid(fee_left, "fee")
     if fee_left > 0:
         ledger.take_over()
-        from_cash = min(ledger.cash, fee_left)
-        ledger.cash -= from_cash
-        fee_left -= from_cash
-        if from_cash > 0:
-            ledger.record(event="fee", paid_from="takeover_cash", value=from_cash, cash_after=ledger.cash)
+        fee_left = ledger.pay_from_cash(fee_left)
     left = {h.asset: ledger.left[h.asset] for h in ledger.unique() if ledger.left[h.asset] > 0}
     cash_returned = ZERO
     if ledger.cash > 0:

@@ -32,8 +32,18 @@ def _decimal(rng: random.Random, low: float, high: float, places: int) -> Decima
 def _margin_target(rng: random.Random, call: Decimal, liquidation: Decimal) -> tuple[str, Decimal]:
     """A margin level to aim at, and whether the debt must make it exact."""
     kind = rng.choice(
-        ["above", "above", "call", "call-rounded", "between", "liquidation", "liquidation-rounded", "below",
-         "below", "under-one"]
+        [
+            "above",
+            "above",
+            "call",
+            "call-rounded",
+            "between",
+            "liquidation",
+            "liquidation-rounded",
+            "below",
+            "below",
+            "under-one",
+        ]
     )
     if kind == "above":
         return kind, call * _decimal(rng, 1.0001, 3, 6)
@@ -74,8 +84,9 @@ def margin_accounts(policy: Mapping[str, Any], count: int, seed: int) -> Iterato
             if rng.random() < 0.5:
                 liabilities.append({"asset": debt_asset, "principal": "0", "interest": "0", "price": "1"})
         elif shape == "empty":
-            liabilities.append({"asset": debt_asset, "principal": str(_decimal(rng, 1, 100000, 2)), "interest": "0",
-                                "price": "1"})
+            liabilities.append(
+                {"asset": debt_asset, "principal": str(_decimal(rng, 1, 100000, 2)), "interest": "0", "price": "1"}
+            )
         else:
             # a second, non-stable debt sometimes, the rest in a stablecoin sized to reach the target
             debt = total / target
@@ -89,13 +100,15 @@ def margin_accounts(policy: Mapping[str, Any], count: int, seed: int) -> Iterato
             if rng.random() < 0.25 and kind not in ("call", "liquidation"):
                 btc_price = _decimal(rng, 20000, 80000, 2)
                 btc_debt = (debt * _decimal(rng, 0.1, 0.6, 3) / btc_price).quantize(EIGHT)
-                liabilities.append({"asset": "BTC", "principal": str(btc_debt), "interest": "0",
-                                    "price": str(btc_price)})
+                liabilities.append(
+                    {"asset": "BTC", "principal": str(btc_debt), "interest": "0", "price": str(btc_price)}
+                )
                 debt -= btc_debt * btc_price
             stable_debt = debt if kind in ("call", "liquidation") else debt.quantize(EIGHT, context=WIDE)
             interest = (stable_debt * _decimal(rng, 0, 0.01, 4)).quantize(EIGHT) if rng.random() < 0.5 else D(0)
-            liabilities.append({"asset": debt_asset, "principal": str(stable_debt - interest),
-                                "interest": str(interest), "price": "1"})
+            liabilities.append(
+                {"asset": debt_asset, "principal": str(stable_debt - interest), "interest": str(interest), "price": "1"}
+            )
         execution = {}
         for line in assets:
             if line["asset"] in illiquid or rng.random() < 0.15:
@@ -115,8 +128,9 @@ def margin_accounts(policy: Mapping[str, Any], count: int, seed: int) -> Iterato
 
 def _ltv_target(rng: random.Random, row: Mapping[str, Decimal], places: int) -> Decimal:
     half = D(5).scaleb(-(places + 1))  # half a unit of the compared precision
-    choice = rng.choice(["below", "initial", "between", "call", "call-", "call+", "mid", "liquidation",
-                         "liquidation-", "above"])
+    choice = rng.choice(
+        ["below", "initial", "between", "call", "call-", "call+", "mid", "liquidation", "liquidation-", "above"]
+    )
     return {
         "below": row["initial"] * _decimal(rng, 0.3, 0.99, 4),
         "initial": row["initial"],
@@ -131,9 +145,7 @@ def _ltv_target(rng: random.Random, row: Mapping[str, Decimal], places: int) -> 
     }[choice]
 
 
-def loan_accounts(
-    policy: Mapping[str, Any], count: int, seed: int, now: datetime
-) -> Iterator[dict[str, Any]]:
+def loan_accounts(policy: Mapping[str, Any], count: int, seed: int, now: datetime) -> Iterator[dict[str, Any]]:
     """`count` crypto-loan accounts valid under `policy` at `now`, around its LTVs and retry states."""
     rng = random.Random(seed)  # noqa: S311 - seeded test data, nothing secret
     interval = timedelta(microseconds=int(policy["auto_top_up"]["retry_interval_hours"] * 3_600_000_000))
@@ -165,21 +177,40 @@ def loan_accounts(
         needed = owed * loan_price / price / table[collateral_asset]["initial"] - quantity
         balance_kind = rng.choice(["none", "zero", "short", "plenty", "exact", "plenty"])
         if balance_kind != "none":
-            balance = {"zero": D(0), "short": max(needed, D(0)) * _decimal(rng, 0.05, 0.95, 3),
-                       "plenty": max(needed, D(0)) * 3 + D(1), "exact": max(needed, D(0))}[balance_kind]
+            balance = {
+                "zero": D(0),
+                "short": max(needed, D(0)) * _decimal(rng, 0.05, 0.95, 3),
+                "plenty": max(needed, D(0)) * 3 + D(1),
+                "exact": max(needed, D(0)),
+            }[balance_kind]
             account["spot_balances"] = {collateral_asset: str(balance.quantize(EIGHT, context=WIDE))}
         settings_kind = rng.choice(["absent", "off", "fresh", "streak", "streak", "disabled", "inconsistent"])
         if settings_kind != "absent":
-            state: dict[str, Any] = {"failed_attempts": 0, "last_attempt_at": None,
-                                     "succeeded_before": rng.random() < 0.3, "disabled": False}
+            state: dict[str, Any] = {
+                "failed_attempts": 0,
+                "last_attempt_at": None,
+                "succeeded_before": rng.random() < 0.3,
+                "disabled": False,
+            }
             if settings_kind == "streak":
                 state["failed_attempts"] = rng.randint(1, max_attempts + 1)
-                since = rng.choice([timedelta(0), timedelta(hours=1), interval - timedelta(seconds=1), interval,
-                                    interval + timedelta(seconds=1), timedelta(days=3)])
+                since = rng.choice(
+                    [
+                        timedelta(0),
+                        timedelta(hours=1),
+                        interval - timedelta(seconds=1),
+                        interval,
+                        interval + timedelta(seconds=1),
+                        timedelta(days=3),
+                    ]
+                )
                 state["last_attempt_at"] = (now - since).strftime("%Y-%m-%dT%H:%M:%SZ")
             elif settings_kind == "disabled":
-                state.update(failed_attempts=max_attempts, disabled=True,
-                             last_attempt_at=(now - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ"))
+                state.update(
+                    failed_attempts=max_attempts,
+                    disabled=True,
+                    last_attempt_at=(now - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                )
             elif settings_kind == "inconsistent":
                 state["failed_attempts"] = rng.randint(1, 3)  # failures with no attempt time on record
             settings: dict[str, Any] = {"enabled": settings_kind != "off", "state": state}

@@ -21,8 +21,10 @@ def differences(engine: Any, reference: Any, path: Path = ()) -> list[str]:
     """
     if isinstance(engine, dict) and isinstance(reference, dict):
         if engine.keys() != reference.keys():
-            return [f"{_where(path)}: keys only in the engine {sorted(engine.keys() - reference.keys())},"
-                    f" only in the reference {sorted(reference.keys() - engine.keys())}"]
+            return [
+                f"{_where(path)}: keys only in the engine {sorted(engine.keys() - reference.keys())},"
+                f" only in the reference {sorted(reference.keys() - engine.keys())}"
+            ]
         found: list[str] = []
         for key, value in engine.items():
             found += differences(value, reference[key], (*path, key))

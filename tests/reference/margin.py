@@ -23,14 +23,14 @@ Conventions the domain reference leaves open, as documented in the README
   cash that is returned;
 - margin levels during the plan are rounded like the margin level, at mark
   prices, counting cash;
-- the fee is paid from cash first, then by selling liquid collateral, then by
-  a takeover of illiquid collateral still held;
+- the fee is paid from cash first (what a takeover brought in, then the
+  surplus of sales rounded up, each its own step), then by selling liquid
+  collateral, then by a takeover of illiquid collateral still held;
 - cash is returned in the asset of the largest debt (by value), rounded to its
   precision as the policy's `returned_rounding` says, and joins that asset's
   entry when it is still held;
 - a remainder worth under half a unit of the asset sold counts as paid (a
-  rounding shortfall) without a sale: selling nothing is no sale (the engine
-  records a sale of 0; see tests/test_reference_margin.py).
+  rounding shortfall) without a sale: selling nothing is no sale.
 """
 
 from __future__ import annotations
@@ -117,7 +117,14 @@ def _plan(  # noqa: PLR0915 - a straight-line reference reads top to bottom
     left = {asset: quantity for asset, quantity, _ in holdings}
     liquid = {asset: assets[asset]["liquidity"] == "liquid" for asset in left}
 
-    state = {"debt": total_debt, "cash": ZERO, "repaid": ZERO, "for_debt": ZERO, "difference": ZERO}
+    state = {
+        "debt": total_debt,
+        "cash": ZERO,
+        "takeover_cash": ZERO,
+        "repaid": ZERO,
+        "for_debt": ZERO,
+        "difference": ZERO,
+    }
     used = {"regular": False, "takeover": False}
     steps: list[dict[str, Any]] = []
     sales: list[dict[str, Any]] = []
@@ -177,22 +184,34 @@ def _plan(  # noqa: PLR0915 - a straight-line reference reads top to bottom
             proceeds += value
             left[asset] = ZERO
         steps.append(
-            {"event": "takeover", "assets": lines, "proceeds": proceeds, "debt": state["debt"],
-             "margin_level": level(proceeds)}
+            {
+                "event": "takeover",
+                "assets": lines,
+                "proceeds": proceeds,
+                "debt": state["debt"],
+                "margin_level": level(proceeds),
+            }
         )
         repay = min(proceeds, state["debt"])
         state["debt"] -= repay
         state["repaid"] += repay
         state["for_debt"] += proceeds
         state["cash"] += proceeds - repay
+        state["takeover_cash"] += proceeds - repay
         steps.append({"event": "repay", "debt_repaid": repay, "debt_after": state["debt"], "cash_after": state["cash"]})
 
     def pay_from_cash(fee: Decimal) -> Decimal:
-        paid = min(state["cash"], fee)
-        if paid > 0:
-            state["cash"] -= paid
-            steps.append({"event": "fee", "paid_from": "takeover_cash", "value": paid, "cash_after": state["cash"]})
-        return fee - paid
+        """Cash pays the fee first: what a takeover brought in, then what sales rounded up left over."""
+        surplus = state["cash"] - state["takeover_cash"]
+        for source, held in (("takeover_cash", state["takeover_cash"]), ("sale_surplus", surplus)):
+            paid = min(held, fee)
+            if paid > 0:
+                state["cash"] -= paid
+                if source == "takeover_cash":
+                    state["takeover_cash"] -= paid
+                fee -= paid
+                steps.append({"event": "fee", "paid_from": source, "value": paid, "cash_after": state["cash"]})
+        return fee
 
     # 1. the debt: regular sales, then a takeover for what they did not cover
     if sell_liquid(total_debt, "debt") > 0:
