@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from .accounts import parse_account
+from .bundled import DEFAULT_POLICIES
 from .decision import canonical_json
 from .decision_log import DecisionLog
 from .engine import load
@@ -30,6 +31,27 @@ EXIT_OK, EXIT_POLICY, EXIT_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
 
 class _UsageError(Exception):
     pass
+
+
+class _InputError(PolicyEngineError):
+    """What the command was given is wrong (a file, a folder, an option's value): exit 2."""
+
+
+def _policy_paths(args: argparse.Namespace) -> list[str]:
+    """The `--policies` paths; without any, `./policies`, or a problem saying how to start when it is missing."""
+    if args.policies:
+        return list(args.policies)
+    if not Path(DEFAULT_POLICIES).exists():
+        raise PolicyError([_no_default_policies("--policies PATH")])
+    return [DEFAULT_POLICIES]
+
+
+def _no_default_policies(option: str) -> Problem:
+    return Problem(
+        file=DEFAULT_POLICIES,
+        message=f"no folder `{DEFAULT_POLICIES}` here, the default place for policies;"
+        f" write a starter pack with `policy-engine init`, or pass {option}",
+    )
 
 
 class _Parser(argparse.ArgumentParser):
@@ -80,7 +102,7 @@ def _parser(out: TextIO) -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     validate = commands.add_parser("validate", help="check policy files; exit 1 listing every problem", out=out)
-    validate.add_argument("paths", nargs="*", default=["policies"], help="policy files or folders (default: policies)")
+    validate.add_argument("paths", nargs="*", default=[], help="policy files or folders (default: policies)")
     validate.add_argument("--format", choices=("text", "json"), default="text")
 
     evaluate = commands.add_parser("evaluate", help="decide for one account and explain why", out=out)
@@ -127,6 +149,7 @@ def _parser(out: TextIO) -> argparse.ArgumentParser:
         " then a summary line",
     )
     _add_batch_commands(commands, out)
+    _add_pack_commands(commands, out)
     return parser
 
 
@@ -139,7 +162,9 @@ def _print_problems(problems: Sequence[Problem], stderr: TextIO) -> None:
 
 def _validate(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     try:
-        engine = load(*args.paths)
+        if not args.paths and not Path(DEFAULT_POLICIES).exists():
+            raise PolicyError([_no_default_policies("the policy files or folders to check")])
+        engine = load(*(args.paths or [DEFAULT_POLICIES]))
     except PolicyError as error:
         if args.format == "json":
             stdout.write(canonical_json({"valid": False, "problems": [p.to_dict() for p in error.problems]}, indent=2))
@@ -184,7 +209,7 @@ def _evaluate(args: argparse.Namespace, stdin: TextIO, stdout: TextIO, stderr: T
     except OSError as error:
         print(f"policy-engine: --log-file {args.log_file}: {error.strerror}", file=stderr)
         return EXIT_INPUT
-    with load(*(args.policies or ["policies"]), decision_log=log) as engine:
+    with load(*_policy_paths(args), decision_log=log) as engine:
         account, source = _read_account(args.account, stdin)
         decision = engine.evaluate(account, as_of=args.as_of, source=source, operations=args.operations)
         product = engine.product_for(decision.account)
@@ -198,7 +223,7 @@ def _evaluate(args: argparse.Namespace, stdin: TextIO, stdout: TextIO, stderr: T
 
 
 def _simulate(args: argparse.Namespace, stdin: TextIO, stdout: TextIO) -> int:
-    engine = load(*(args.policies or ["policies"]))
+    engine = load(*_policy_paths(args))
     if args.account == "-" and args.prices == "-":
         raise AccountError([Problem(file="--prices", message="the account and the price path cannot both be stdin")])
     from .simulate import PricePath, walk, write_timeline  # noqa: PLC0415 - only this command needs it
@@ -345,7 +370,7 @@ def _batch(args: argparse.Namespace, stdin: TextIO, stdout: TextIO, stderr: Text
                     reader,
                     writer,
                     options=options,
-                    spec=EngineSpec(policies=tuple(args.policies or ["policies"])),
+                    spec=EngineSpec(policies=tuple(_policy_paths(args))),
                     workers=worker_count(args.workers),
                     decision_log=log,
                     on_chunk=on_chunk,
@@ -370,7 +395,7 @@ def _population(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int
     from ._output import AtomicOutput  # noqa: PLC0415 - only this command needs it
     from .population import default_instant, population_kinds, population_lines  # noqa: PLC0415 - ditto
 
-    engine = load(*(args.policies or ["policies"]))
+    engine = load(*_policy_paths(args))
     kinds = args.kind or population_kinds(engine)
     lines = population_lines(engine, args.count, seed=args.seed, kinds=kinds, as_of=args.as_of)
     as_of = args.as_of or iso(default_instant(engine, kinds))
@@ -394,6 +419,97 @@ def _population(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int
     return EXIT_OK
 
 
+def _add_pack_commands(commands: Any, out: TextIO) -> None:
+    """The `init` and `schema` subcommands: what the installed package can write out."""
+    init = commands.add_parser(
+        "init",
+        help="write a starter pack: policies with their tests, JSON Schemas, example accounts",
+        description="Write the bundled policy pack into DIR: policies/ (policies and their *.test.yaml tests),"
+        " schemas/ (every JSON Schema, which the YAML files' $schema lines point at) and examples/ (accounts"
+        " and a price path). Then, in DIR: policy-engine validate; policy-engine test;"
+        " policy-engine evaluate examples/margin-a-regular.json --format text.",
+        out=out,
+    )
+    init.add_argument(
+        "folder", nargs="?", default=".", metavar="DIR", help="where to write the pack (created if missing)"
+    )
+    init.add_argument(
+        "--force", action="store_true", help="overwrite files that exist (by default nothing is written then)"
+    )
+
+    schema = commands.add_parser(
+        "schema",
+        help="list the JSON Schemas, print one, or write them to a folder",
+        description="Without NAME, list the schemas (or, with --out, write them all). With NAME, print that"
+        " schema (or, with --out, write it). Names are the file names without .schema.json.",
+        out=out,
+    )
+    schema.add_argument("name", nargs="?", default=None, metavar="NAME", help="a schema name, as the list shows it")
+    schema.add_argument(
+        "--out", default=None, metavar="DIR", help="write the schema files into DIR (created if missing; overwritten)"
+    )
+
+
+def _init(args: argparse.Namespace, stdout: TextIO) -> int:
+    from .starter import existing, starter_pack, write_pack  # noqa: PLC0415 - only this command needs it
+
+    folder = Path(args.folder)
+    files = starter_pack(discovered())
+    if not args.force and (clashes := existing(folder, files)):
+        raise _InputError(clashes)
+    try:
+        written = write_pack(folder, files)
+    except OSError as error:
+        raise _InputError(
+            [Problem(file=error.filename or str(folder), message=f"cannot write the pack: {error.strerror}")]
+        ) from error
+    for path in written:
+        print(f"wrote {path}", file=stdout)
+    go = "" if args.folder == "." else f"cd {args.folder} && "
+    print(
+        f"next: {go}policy-engine validate && policy-engine test"
+        " && policy-engine evaluate examples/margin-a-regular.json --format text",
+        file=stdout,
+    )
+    return EXIT_OK
+
+
+def _schema(args: argparse.Namespace, stdout: TextIO) -> int:
+    from .errors import did_you_mean  # noqa: PLC0415 - only this command needs it
+    from .starter import schema_files  # noqa: PLC0415 - only this command needs it
+
+    schemas = schema_files(discovered())
+    if args.name is not None and args.name not in schemas:
+        raise _InputError(
+            [
+                Problem(
+                    file="schema",
+                    message=f"no schema named `{args.name}`; expected one of {', '.join(schemas)}",
+                    suggestion=did_you_mean(args.name, schemas),
+                )
+            ]
+        )
+    chosen = [schemas[args.name]] if args.name is not None else list(schemas.values())
+    if args.out is not None:
+        folder = Path(args.out)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            for schema in chosen:
+                (folder / schema.path.name).write_bytes(schema.path.read_bytes())
+                print(f"wrote {folder / schema.path.name}", file=stdout)
+        except OSError as error:
+            raise _InputError(
+                [Problem(file=error.filename or str(folder), message=f"cannot write the schema: {error.strerror}")]
+            ) from error
+    elif args.name is not None:
+        stdout.write(chosen[0].path.read_text(encoding="utf-8"))
+    else:
+        width = max(len(name) for name in schemas)
+        for schema in chosen:
+            print(f"{schema.name:<{width}}  {schema.checks}", file=stdout)
+    return EXIT_OK
+
+
 def _run(args: argparse.Namespace, stdin: TextIO, stdout: TextIO, stderr: TextIO) -> int:
     try:
         if args.command == "validate":
@@ -404,11 +520,15 @@ def _run(args: argparse.Namespace, stdin: TextIO, stdout: TextIO, stderr: TextIO
             return _population(args, stdout, stderr)
         if args.command == "simulate":
             return _simulate(args, stdin, stdout)
+        if args.command == "init":
+            return _init(args, stdout)
+        if args.command == "schema":
+            return _schema(args, stdout)
         return _evaluate(args, stdin, stdout, stderr)
     except PolicyError as error:
         _print_problems(error.problems, stderr)
         return EXIT_POLICY
-    except AccountError as error:
+    except (AccountError, _InputError) as error:
         _print_problems(error.problems, stderr)
         return EXIT_INPUT
     except PolicyEngineError as error:  # an evaluation error: a policy expression failed

@@ -216,6 +216,10 @@ def load(
 ) -> Engine:
     """Load, validate and compile the policies in `paths` (folders or files).
 
+    Without `paths`, the folder `policies` in the current folder is read (a
+    `PolicyError` says "no such file or folder" when there is none): write
+    a starter pack there with `policy-engine init`, pass the paths, or load
+    the pack bundled with the package, `load(policy_engine.BUNDLED)`.
     Raises `PolicyError` with every problem found; nothing is loaded then.
     `decision_log` (a path, a text stream or a configured structlog logger)
     receives one JSON line per decision.  `products` replaces the products
