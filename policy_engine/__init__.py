@@ -6,6 +6,8 @@
 >>> decision.outcome["status"], decision.to_json()
 """
 
+from typing import TYPE_CHECKING
+
 from .bundled import BUNDLED
 from .decision import Decision
 from .documents import LoadLimits
@@ -26,3 +28,20 @@ __all__ = [
     "Problem",
     "load",
 ]
+
+if TYPE_CHECKING:
+    __version__: str
+else:
+
+    def __getattr__(name: str) -> str:
+        """`__version__`, read from the installed package's metadata (pyproject.toml's) on first use only."""
+        if name != "__version__":
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        from importlib.metadata import PackageNotFoundError, version  # noqa: PLC0415 - on demand
+
+        try:
+            found = version("policy-engine")
+        except PackageNotFoundError:  # run from a source tree that was never installed
+            found = "0+unknown"
+        globals()["__version__"] = found
+        return found

@@ -1,9 +1,12 @@
 """The `policy-engine` command line.
 
-Exit codes: 0 success; 1 the policies are invalid (or a policy expression
-failed); 2 the command, the account or the price path is wrong; 3 an
-internal error (a bug).  Errors go to stderr, never as a traceback;
-decisions and reports go to stdout; decision log lines only to `--log-file`.
+Exit codes are listed in `exit_codes.py` (and by `policy-engine --help`).
+Problems go to stderr as text, never as a traceback, or, when `--format json`
+(`jsonl`, batch's `--summary json`) is given, to stdout as one JSON document
+`{"error": NAME, "exit_code": N, "problems": [...]}`; decisions and reports
+go to stdout; decision log lines only to `--log-file` (`-`: stderr).  `-`
+names standard input wherever a file is read, and problems then name it
+`<stdin>`.
 """
 
 from __future__ import annotations
@@ -20,13 +23,26 @@ from .bundled import DEFAULT_POLICIES
 from .decision import canonical_json
 from .decision_log import DecisionLog
 from .engine import load
-from .errors import AccountError, PolicyEngineError, PolicyError, Problem
+from .errors import AccountError, EvaluationError, PolicyEngineError, PolicyError, Problem
+from .exit_codes import (
+    EXIT_CHECK,
+    EXIT_EVALUATION,
+    EXIT_INPUT,
+    EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_POLICY,
+    EXIT_TERMINATED,
+    NAMES,
+    exit_code_table,
+)
 from .registry import discovered
 
 if TYPE_CHECKING:
     from _typeshed import SupportsWrite
 
-EXIT_OK, EXIT_POLICY, EXIT_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
+STDIN_NAME = "<stdin>"
+"""What problems call standard input, read for a file named `-`."""
 
 
 class _UsageError(Exception):
@@ -39,6 +55,16 @@ class _InputError(PolicyEngineError):
 
 def _policy_paths(args: argparse.Namespace) -> list[str]:
     """The `--policies` paths; without any, `./policies`, or a problem saying how to start when it is missing."""
+    if args.policies and "-" in args.policies:
+        raise _InputError(
+            [
+                Problem(
+                    file="--policies",
+                    message="expected a policy file or folder, got - (standard input cannot hold a policy set);"
+                    " `policy-engine validate -` checks one policy document read from standard input",
+                )
+            ]
+        )
     if args.policies:
         return list(args.policies)
     if not Path(DEFAULT_POLICIES).exists():
@@ -54,10 +80,36 @@ def _no_default_policies(option: str) -> Problem:
     )
 
 
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Adds `(default: X)` to an option's help where the default is worth stating; keeps the epilog as written."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help
+        if text is None or "default" in text or action.default in (None, False, [], argparse.SUPPRESS):
+            return text
+        if not action.option_strings and action.nargs not in (argparse.OPTIONAL, argparse.ZERO_OR_MORE):
+            return text
+        return f"{text} (default: %(default)s)"
+
+
+class _VersionAction(argparse.Action):
+    """`--version`: reads the installed package's metadata only when asked (it costs a few milliseconds)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, *_args: Any, **_kwargs: Any) -> None:
+        from . import __version__  # noqa: PLC0415 - read on demand
+
+        parser._print_message(f"{parser.prog} {__version__}\n")
+        parser.exit()
+
+
 class _Parser(argparse.ArgumentParser):
     """Raises instead of exiting, and prints help to the stream `main` was given, not `sys.stdout`."""
 
     def __init__(self, *args: Any, out: TextIO | None = None, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _HelpFormatter)
         super().__init__(*args, **kwargs)
         self.out = out
 
@@ -98,12 +150,23 @@ def _policies_option(command: argparse.ArgumentParser) -> None:
 
 
 def _parser(out: TextIO) -> argparse.ArgumentParser:
-    parser = _Parser(prog="policy-engine", description="Risk rules as versioned YAML: validate and evaluate.", out=out)
+    parser = _Parser(
+        prog="policy-engine",
+        description="Risk rules as versioned YAML: validate and evaluate.",
+        epilog=f"exit codes:\n{exit_code_table()}\n\n{_CONVENTIONS}",
+        out=out,
+    )
+    parser.add_argument("--version", action=_VersionAction, help="print the version and exit")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     validate = commands.add_parser("validate", help="check policy files; exit 1 listing every problem", out=out)
-    validate.add_argument("paths", nargs="*", default=[], help="policy files or folders (default: policies)")
-    validate.add_argument("--format", choices=("text", "json"), default="text")
+    validate.add_argument(
+        "paths",
+        nargs="*",
+        default=[],
+        help="policy files or folders, or - for one policy document on standard input (default: policies)",
+    )
+    validate.add_argument("--format", choices=("text", "json"), default="text", help=_FORMAT_HELP)
 
     evaluate = commands.add_parser("evaluate", help="decide for one account and explain why", out=out)
     evaluate.add_argument("account", help="account file (JSON or YAML), or - for standard input")
@@ -114,10 +177,19 @@ def _parser(out: TextIO) -> argparse.ArgumentParser:
         metavar="ISO-8601",
         help="evaluate under the policy version in force at this instant (default: now)",
     )
-    evaluate.add_argument("--format", choices=("json", "text"), default="json")
     evaluate.add_argument(
-        "--log-file", default=None, metavar="PATH", help="append one JSON line per decision to this file"
+        "--format",
+        choices=("json", "text"),
+        default=None,
+        help="json: the canonical decision (the default); text: an explanation. " + _FORMAT_HELP,
     )
+    evaluate.add_argument(
+        "--log-file",
+        default=None,
+        metavar="PATH",
+        help="append one JSON line per decision to this file (- for standard error)",
+    )
+    _fail_on_option(evaluate, "the decision's status")
     evaluate.add_argument(
         "--op", action="append", dest="operations", default=[], metavar="NAME[=VALUE]", help=_operations_help()
     )
@@ -146,11 +218,61 @@ def _parser(out: TextIO) -> argparse.ArgumentParser:
         choices=("text", "json", "jsonl"),
         default="text",
         help="text or json (written when the walk ends), or jsonl: one line per evaluation as it is made,"
-        " then a summary line",
+        " then a summary line. " + _FORMAT_HELP,
     )
     _add_batch_commands(commands, out)
     _add_pack_commands(commands, out)
     return parser
+
+
+_FORMAT_HELP = "With json (or jsonl) given, problems are one JSON document on stdout too, not text on stderr."
+_CONVENTIONS = """\
+`-` names standard input wherever a file is read (problems then name it
+<stdin>); `--log-file -` writes the decision log to standard error.
+With --format json, problems are one JSON document on stdout:
+  {"error": NAME, "exit_code": N,
+   "problems": [{"file", "line", "col", "json_path", "message", "suggestion"}]}"""
+
+
+def _statuses(text: str) -> list[str]:
+    """An argparse `type`: `STATUS[,STATUS]`."""
+    statuses = [status.strip() for status in text.split(",")]
+    if not all(statuses):
+        raise argparse.ArgumentTypeError(f"expected STATUS[,STATUS], got {text!r}")
+    return statuses
+
+
+def _fail_on_option(command: argparse.ArgumentParser, what: str) -> None:
+    """`--fail-on STATUS[,STATUS]`: exit 5 (check) when a decision has one of these statuses."""
+    command.add_argument(
+        "--fail-on",
+        type=_statuses,
+        action="extend",
+        default=[],
+        metavar="STATUS[,STATUS]",
+        help=f"exit {EXIT_CHECK} when {what} is one of these (repeatable; the output is written all the same)",
+    )
+
+
+def _json_errors(args: argparse.Namespace) -> bool:
+    """Whether the command was asked for JSON: then its problems are a JSON document on stdout."""
+    return getattr(args, "format", None) in ("json", "jsonl") or getattr(args, "summary", None) == "json"
+
+
+def _report(args: argparse.Namespace, code: int, problems: Sequence[Problem], stdout: TextIO, stderr: TextIO) -> int:
+    """Problems as text on stderr, or as the JSON error document on stdout; returns `code`."""
+    if _json_errors(args):
+        document: dict[str, Any] = {
+            "error": NAMES[code],
+            "exit_code": code,
+            "problems": [problem.to_dict() for problem in problems],
+        }
+        if args.command == "validate":
+            document["valid"] = False
+        stdout.write(canonical_json(document, indent=None if args.format == "jsonl" else 2))
+    else:
+        _print_problems(problems, stderr)
+    return code
 
 
 def _print_problems(problems: Sequence[Problem], stderr: TextIO) -> None:
@@ -160,27 +282,66 @@ def _print_problems(problems: Sequence[Problem], stderr: TextIO) -> None:
     print(f"{count} problem{'s' if count != 1 else ''} found", file=stderr)
 
 
-def _validate(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
-    try:
-        if not args.paths and not Path(DEFAULT_POLICIES).exists():
-            raise PolicyError([_no_default_policies("the policy files or folders to check")])
-        engine = load(*(args.paths or [DEFAULT_POLICIES]))
-    except PolicyError as error:
+def _validate(args: argparse.Namespace, stdin: TextIO, stdout: TextIO) -> int:
+    if not args.paths and not Path(DEFAULT_POLICIES).exists():
+        raise PolicyError([_no_default_policies("the policy files or folders to check")])
+    if args.paths.count("-") > 1:
+        raise _InputError([Problem(file=STDIN_NAME, message="- is given twice; standard input can be read once")])
+    with _StdinPolicy(stdin if "-" in args.paths else None) as from_stdin:
+        paths = [from_stdin.path if path == "-" else path for path in args.paths or [DEFAULT_POLICIES]]
+        try:
+            engine = load(*paths)
+        except PolicyError as error:
+            raise PolicyError([from_stdin.named(problem) for problem in error.problems]) from None
+        refs = engine.policies
         if args.format == "json":
-            stdout.write(canonical_json({"valid": False, "problems": [p.to_dict() for p in error.problems]}, indent=2))
-        else:
-            _print_problems(error.problems, stderr)
-        return EXIT_POLICY
-    refs = engine.policies
-    if args.format == "json":
-        stdout.write(canonical_json({"valid": True, "policies": [ref.to_dict() for ref in refs]}, indent=2))
-    else:
+            listed = [{**ref.to_dict(), "file": from_stdin.cited(ref.file)} for ref in refs]
+            stdout.write(canonical_json({"valid": True, "policies": listed}, indent=2))
+            return EXIT_OK
         for ref in refs:
             print(
-                f"ok  {ref.file}  {ref.kind} {ref.id} v{ref.version} from {ref.effective_from.date().isoformat()}",
+                f"ok  {from_stdin.cited(ref.file)}  {ref.kind} {ref.id} v{ref.version}"
+                f" from {ref.effective_from.date().isoformat()}",
                 file=stdout,
             )
     return EXIT_OK
+
+
+class _StdinPolicy:
+    """A policy document read from standard input, kept in a temporary file for the loader, named `<stdin>`."""
+
+    def __init__(self, stdin: TextIO | None) -> None:
+        self._stdin = stdin
+        self._folder: Path | None = None
+        self.path = ""
+
+    def __enter__(self) -> _StdinPolicy:
+        if self._stdin is not None:
+            import tempfile  # noqa: PLC0415 - only `validate -` needs it
+
+            self._folder = Path(tempfile.mkdtemp(prefix="policy-engine-"))
+            self.path = str(self._folder / "stdin.yaml")
+            Path(self.path).write_text(self._stdin.read().removeprefix("\ufeff"), encoding="utf-8")
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        if self._folder is not None:
+            import shutil  # noqa: PLC0415 - only `validate -` needs it
+
+            shutil.rmtree(self._folder, ignore_errors=True)
+
+    def named(self, problem: Problem) -> Problem:
+        """`problem` with the temporary file's name replaced by `<stdin>`."""
+        if not self.path:
+            return problem
+        from dataclasses import replace  # noqa: PLC0415 - only `validate -` needs it
+
+        file = STDIN_NAME if problem.file == self.path else problem.file
+        return replace(problem, file=file, message=problem.message.replace(self.path, STDIN_NAME))
+
+    def cited(self, file: str) -> str:
+        """A policy's cited file (`folder/name`), `<stdin>` for the temporary file."""
+        return STDIN_NAME if self._folder is not None and file == f"{self._folder.name}/stdin.yaml" else file
 
 
 def _read_text(name: str, stdin: TextIO, *, what: str = "account") -> str:
@@ -197,29 +358,47 @@ def _read_text(name: str, stdin: TextIO, *, what: str = "account") -> str:
 
 def _read_account(name: str, stdin: TextIO) -> tuple[Any, str]:
     """The parsed account and the name errors cite for it."""
-    source = "<stdin>" if name == "-" else name
+    source = STDIN_NAME if name == "-" else name
     text = _read_text(name, stdin)
     yaml = None if name == "-" else Path(name).suffix.lower() in (".yaml", ".yml")
     return parse_account(text, source=source, yaml=yaml), source
 
 
+def _log_target(name: str | None, stderr: TextIO) -> str | TextIO | None:
+    """Where `--log-file` sends decision log lines: a file, standard error for `-`, or nowhere."""
+    return stderr if name == "-" else name
+
+
+def _open_error(option: str, name: str, error: OSError) -> _InputError:
+    return _InputError([Problem(file=name, message=f"{option}: cannot open it: {error.strerror}")])
+
+
+def _failed_check(statuses: Sequence[str], found: dict[str, int], stderr: TextIO) -> int:
+    """`EXIT_CHECK` and a line on stderr when a decision has a status named by `--fail-on`; otherwise `EXIT_OK`."""
+    named = {status: count for status, count in found.items() if status in statuses and count}
+    if not named:
+        return EXIT_OK
+    counts = ", ".join(f"{status} {count}" for status, count in sorted(named.items()))
+    print(f"policy-engine: decisions with a status named by --fail-on: {counts}", file=stderr)
+    return EXIT_CHECK
+
+
 def _evaluate(args: argparse.Namespace, stdin: TextIO, stdout: TextIO, stderr: TextIO) -> int:
     try:
-        log = DecisionLog(args.log_file) if args.log_file else None
+        log = DecisionLog(target) if (target := _log_target(args.log_file, stderr)) is not None else None
     except OSError as error:
-        print(f"policy-engine: --log-file {args.log_file}: {error.strerror}", file=stderr)
-        return EXIT_INPUT
+        raise _open_error("--log-file", args.log_file, error) from error
     with load(*_policy_paths(args), decision_log=log) as engine:
         account, source = _read_account(args.account, stdin)
         decision = engine.evaluate(account, as_of=args.as_of, source=source, operations=args.operations)
         product = engine.product_for(decision.account)
-    if args.format == "json":
+    if args.format in (None, "json"):
         stdout.write(decision.to_json(indent=2))
     else:
         from .explain import explain  # noqa: PLC0415 - only --format text needs it
 
         stdout.write(explain(json.loads(decision.to_json()), product))
-    return EXIT_OK
+    return _failed_check(args.fail_on, {decision.status: 1}, stderr)
 
 
 def _simulate(args: argparse.Namespace, stdin: TextIO, stdout: TextIO) -> int:
@@ -233,9 +412,6 @@ def _simulate(args: argparse.Namespace, stdin: TextIO, stdout: TextIO) -> int:
     with opened as path:  # streamed: memory stays flat however long the path is
         write_timeline(walk(engine, account, path, source=source), stdout, args.format)
     return EXIT_OK
-
-
-EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143  # the shell's codes for a run stopped by SIGINT (Ctrl-C), SIGTERM
 
 
 def _at_least(minimum: int) -> Any:
@@ -284,7 +460,10 @@ def _add_batch_commands(commands: Any, out: TextIO) -> None:
     )
     _policies_option(batch)
     batch.add_argument(
-        "--log-file", default=None, metavar="PATH", help="append one JSON line per decision to this file, in order"
+        "--log-file",
+        default=None,
+        metavar="PATH",
+        help="append one JSON line per decision to this file, in order (- for standard error)",
     )
     batch.add_argument(
         "--summary",
@@ -297,6 +476,7 @@ def _add_batch_commands(commands: Any, out: TextIO) -> None:
         action="store_true",
         help="exit 2 when any row is an error row (the output is written all the same); by default 0",
     )
+    _fail_on_option(batch, "any decision's status")
     batch.add_argument(
         "--chunk-size", type=_at_least(1), default=1000, metavar="ROWS", help="rows per chunk (default 1000)"
     )
@@ -342,7 +522,17 @@ def _batch(args: argparse.Namespace, stdin: TextIO, stdout: TextIO, stderr: Text
     )
     from .clock import resolve_instant  # noqa: PLC0415 - only this command needs it
 
-    source = "<stdin>" if args.input == "-" else args.input
+    if args.out == "-":
+        raise _InputError(
+            [
+                Problem(
+                    file="--out",
+                    message="expected a file name, got - (batch writes its output under a temporary name and"
+                    " renames it at the end, which standard output cannot do)",
+                )
+            ]
+        )
+    source = STDIN_NAME if args.input == "-" else args.input
     options = BatchOptions(as_of=resolve_instant(args.as_of), trace=args.trace == "full", source=source)
     with ExitStack() as stack:
         try:
@@ -354,10 +544,15 @@ def _batch(args: argparse.Namespace, stdin: TextIO, stdout: TextIO, stderr: Text
         except OSError as error:
             raise AccountError([Problem(file=source, message=f"cannot read the accounts: {error.strerror}")]) from error
         try:
-            log = stack.enter_context(Path(args.log_file).open("a", encoding="utf-8")) if args.log_file else None
+            log = (
+                stderr  # --log-file -
+                if args.log_file == "-"
+                else stack.enter_context(Path(args.log_file).open("a", encoding="utf-8"))
+                if args.log_file
+                else None
+            )
         except OSError as error:
-            print(f"policy-engine: --log-file {args.log_file}: {error.strerror}", file=stderr)
-            return EXIT_INPUT
+            raise _open_error("--log-file", args.log_file, error) from error
         try:
             writer = JsonlWriter(args.out)
         except OSError as error:
@@ -385,7 +580,9 @@ def _batch(args: argparse.Namespace, stdin: TextIO, stdout: TextIO, stderr: Text
         stdout.write(canonical_json(summary.to_dict()))
     else:
         stderr.write(summary.text())
-    return EXIT_INPUT if args.fail_on_error and summary.errors else EXIT_OK
+    if args.fail_on_error and summary.errors:
+        return EXIT_INPUT
+    return _failed_check(args.fail_on, summary.by_status, stderr)
 
 
 def _population(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
@@ -513,7 +710,7 @@ def _schema(args: argparse.Namespace, stdout: TextIO) -> int:
 def _run(args: argparse.Namespace, stdin: TextIO, stdout: TextIO, stderr: TextIO) -> int:
     try:
         if args.command == "validate":
-            return _validate(args, stdout, stderr)
+            return _validate(args, stdin, stdout)
         if args.command == "batch":
             return _batch(args, stdin, stdout, stderr)
         if args.command == "population":
@@ -526,14 +723,11 @@ def _run(args: argparse.Namespace, stdin: TextIO, stdout: TextIO, stderr: TextIO
             return _schema(args, stdout)
         return _evaluate(args, stdin, stdout, stderr)
     except PolicyError as error:
-        _print_problems(error.problems, stderr)
-        return EXIT_POLICY
-    except (AccountError, _InputError) as error:
-        _print_problems(error.problems, stderr)
-        return EXIT_INPUT
-    except PolicyEngineError as error:  # an evaluation error: a policy expression failed
-        _print_problems(error.problems, stderr)
-        return EXIT_POLICY
+        return _report(args, EXIT_POLICY, error.problems, stdout, stderr)
+    except EvaluationError as error:  # the policies are valid; an expression failed on this input
+        return _report(args, EXIT_EVALUATION, error.problems, stdout, stderr)
+    except PolicyEngineError as error:  # the account, a price path, a file or an option's value
+        return _report(args, EXIT_INPUT, error.problems, stdout, stderr)
 
 
 def main(
@@ -547,17 +741,21 @@ def main(
     stdin = stdin or sys.stdin
     stdout = stdout or sys.stdout
     stderr = stderr or sys.stderr
+    args: argparse.Namespace | None = None
     try:
         try:
             args = _parser(stdout).parse_args(list(sys.argv[1:] if argv is None else argv))
-        except _UsageError as error:
+        except _UsageError as error:  # the command line could not be read: text, whatever --format says
             print(error, file=stderr)
             return EXIT_INPUT
-        except SystemExit as done:  # --help
+        except SystemExit as done:  # --help, --version
             return int(done.code or 0)
         return _run(args, stdin, stdout, stderr)
     except Exception as error:  # the last line of defence: a message, never a traceback
-        print(f"policy-engine: internal error: {type(error).__name__}: {error}; please report it", file=stderr)
+        message = f"internal error: {type(error).__name__}: {error}; please report it"
+        if args is not None and _json_errors(args):
+            return _report(args, EXIT_INTERNAL, [Problem(file="policy-engine", message=message)], stdout, stderr)
+        print(f"policy-engine: {message}", file=stderr)
         return EXIT_INTERNAL
 
 

@@ -198,4 +198,5 @@ def test_unusable_log_file_is_an_input_error(tmp_path: Path) -> None:
     missing = tmp_path / "no-such-folder" / "log.jsonl"
     code, out, err = run("evaluate", str(EXAMPLES / "margin-a-regular.json"), "--policies", str(POLICIES),
                          "--log-file", str(missing))
-    assert (code, out, err) == (2, "", f"policy-engine: --log-file {missing}: No such file or directory\n")
+    assert (code, out, err) == (
+        2, "", f"{missing}: $: --log-file: cannot open it: No such file or directory\n1 problem found\n")
