@@ -617,7 +617,42 @@ def _population(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int
 
 
 def _add_pack_commands(commands: Any, out: TextIO) -> None:
-    """The `init` and `schema` subcommands: what the installed package can write out."""
+    """The `test`, `init` and `schema` subcommands: policy tests, and what the installed package can write out."""
+    test = commands.add_parser(
+        "test",
+        help="run the policy tests (*.test.yaml) against the policies beside them",
+        description="Run policy tests: each case decides an account and checks the deciding rule and a subset of"
+        " the outcome. Output like pytest's: a line per file with . or F per test (-v: PASS/FAIL per test),"
+        " each failure as the test file's lines (-) over what the outcome has there (+), then N passed, M failed."
+        f" Exit {EXIT_OK} when all pass, {EXIT_CHECK} when any fails, {EXIT_INPUT} for a bad test file or"
+        f" -k selecting nothing, {EXIT_POLICY} for invalid policies.",
+        out=out,
+    )
+    test.add_argument(
+        "path",
+        nargs="?",
+        default=None,
+        metavar="PATH",
+        help="a test file or a folder searched for *.test.yaml, or - for one test file on standard input"
+        " (default: policies)",
+    )
+    _policies_option(test)
+    test.add_argument(
+        "-k",
+        dest="keyword",
+        default=None,
+        metavar="EXPR",
+        help="run the tests whose id (FILE::NAME) contains these words, case-insensitive, combined with"
+        " and, or, not and parentheses, as pytest's -k",
+    )
+    test.add_argument("-v", "--verbose", action="store_true", help="a PASS or FAIL line per test")
+    test.add_argument(
+        "--format",
+        choices=("text", "json"),
+        default="text",
+        help="text, or json: one document on stdout. " + _FORMAT_HELP,
+    )
+
     init = commands.add_parser(
         "init",
         help="write a starter pack: policies with their tests, JSON Schemas, example accounts",
@@ -645,6 +680,58 @@ def _add_pack_commands(commands: Any, out: TextIO) -> None:
     schema.add_argument(
         "--out", default=None, metavar="DIR", help="write the schema files into DIR (created if missing; overwritten)"
     )
+
+
+def _test_cases(args: argparse.Namespace, stdin: TextIO) -> tuple[list[Any], list[str]]:
+    """The cases of the test files `test` was given, and the policy paths to run them against."""
+    from .policy_tests import find_test_files, read_test_file  # noqa: PLC0415 - only this command needs it
+
+    if args.path == "-":
+        texts = [(STDIN_NAME, stdin.read().removeprefix("\ufeff"))]
+        policies = _policy_paths(args)
+    else:
+        given = args.path or DEFAULT_POLICIES
+        if args.path is None and not Path(DEFAULT_POLICIES).exists():
+            raise PolicyError([_no_default_policies("a test file or folder, and --policies PATH")])
+        files, problems = find_test_files([given])
+        if problems:
+            raise _InputError(problems)
+        texts = [(str(file), _read_text(str(file), stdin, what="test file")) for file in files]
+        # tests run against the policies beside them unless told otherwise
+        policies = args.policies or [given if Path(given).is_dir() else str(Path(given).parent)]
+        if "-" in policies:
+            policies = _policy_paths(args)  # refused there, with the reason
+    cases: list[Any] = []
+    problems = []
+    for file, text in texts:
+        found, trouble = read_test_file(text, file=file)
+        cases += found
+        problems += trouble
+    if problems:
+        raise _InputError(problems)
+    return cases, policies
+
+
+def _test(args: argparse.Namespace, stdin: TextIO, stdout: TextIO) -> int:
+    from ._test_report import json_report, text_report  # noqa: PLC0415 - only this command needs it
+    from .policy_tests import run_case, select  # noqa: PLC0415 - only this command needs it
+
+    cases, policies = _test_cases(args, stdin)
+    engine = load(*policies)
+    try:
+        selected, deselected = select(cases, args.keyword)
+    except ValueError as error:
+        raise _InputError([Problem(file="-k", message=str(error))]) from error
+    if not selected:
+        raise _InputError(
+            [Problem(file="-k", message=f"no test matches {args.keyword!r}; {deselected} deselected")]
+        )
+    results = [run_case(engine, case) for case in selected]
+    if args.format == "json":
+        stdout.write(canonical_json(json_report(results, deselected=deselected), indent=2))
+    else:
+        stdout.write(text_report(results, verbose=args.verbose, deselected=deselected))
+    return EXIT_OK if all(result.passed for result in results) else EXIT_CHECK
 
 
 def _init(args: argparse.Namespace, stdout: TextIO) -> int:
@@ -719,6 +806,8 @@ def _run(args: argparse.Namespace, stdin: TextIO, stdout: TextIO, stderr: TextIO
             return _simulate(args, stdin, stdout)
         if args.command == "init":
             return _init(args, stdout)
+        if args.command == "test":
+            return _test(args, stdin, stdout)
         if args.command == "schema":
             return _schema(args, stdout)
         return _evaluate(args, stdin, stdout, stderr)

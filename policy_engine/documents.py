@@ -25,6 +25,8 @@ from .schema import schema_problems
 DEFAULT_MAX_FILE_BYTES = 1_000_000
 ENVELOPE_SCHEMA = "policy-envelope.schema.json"
 POLICY_SUFFIXES = (".yaml", ".yml")
+TEST_SUFFIXES = (".test.yaml", ".test.yml")
+"""Policy test files (`policy-engine test`) sit beside the policies; they are not policies."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -51,12 +53,20 @@ def discover(paths: Iterable[str | Path]) -> tuple[list[_Source], list[Problem]]
     for given in paths:
         root = Path(given)
         if root.is_dir():
-            found = sorted(p for p in root.rglob("*") if p.suffix in POLICY_SUFFIXES and p.is_file())
+            found = sorted(
+                p
+                for p in root.rglob("*")
+                if p.suffix in POLICY_SUFFIXES and not p.name.endswith(TEST_SUFFIXES) and p.is_file()
+            )
             if not found:
                 problems.append(Problem(file=str(root), message="no policy files (*.yaml, *.yml) in this folder"))
             for path in found:
                 relative = path.relative_to(root).as_posix()
                 sources.append(_Source(path, str(path), f"{root.resolve().name}/{relative}"))
+        elif root.is_file() and root.name.endswith(TEST_SUFFIXES):
+            problems.append(
+                Problem(file=str(root), message="a policy test file, not a policy; run it with `policy-engine test`")
+            )
         elif root.is_file():
             sources.append(_Source(root, str(root), f"{root.resolve().parent.name}/{root.name}"))
         else:

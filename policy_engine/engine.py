@@ -220,6 +220,7 @@ def load(
     `PolicyError` says "no such file or folder" when there is none): write
     a starter pack there with `policy-engine init`, pass the paths, or load
     the pack bundled with the package, `load(policy_engine.BUNDLED)`.
+    Policy test files (`*.test.yaml`) in a folder are skipped.
     Raises `PolicyError` with every problem found; nothing is loaded then.
     `decision_log` (a path, a text stream or a configured structlog logger)
     receives one JSON line per decision.  `products` replaces the products

@@ -69,7 +69,7 @@ def test_every_schema_line_of_the_pack_resolves_to_the_schema_of_its_kind(
 
 
 def test_the_pack_validates_and_decides_from_its_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """In the written pack, `validate` and `evaluate` need no --policies: they read ./policies."""
+    """In the written pack, `validate`, `test` and `evaluate` need no --policies: they read ./policies."""
     assert run("init", str(tmp_path))[0] == 0
     monkeypatch.chdir(tmp_path)
     code, out, err = run("validate")
@@ -78,6 +78,8 @@ def test_the_pack_validates_and_decides_from_its_folder(tmp_path: Path, monkeypa
         "ok  policies/crypto-loans.yaml  crypto-loan crypto-loans v1 from 2020-01-01\n"
         "ok  policies/margin-trading.yaml  margin-trading spot-margin v1 from 2026-01-01\n"
     )
+    code, out, err = run("test")
+    assert (code, err, out.splitlines()[-1].strip("= ")) == (0, "", "10 passed, 0 failed")
     code, out, err = run("evaluate", "examples/margin-a-regular.json", "--as-of", AS_OF)
     expected = run("evaluate", str(EXAMPLES / "margin-a-regular.json"), "--policies", str(POLICIES), "--as-of", AS_OF)
     assert (code, out, err) == expected  # the same decision, sha256 and cited file included
