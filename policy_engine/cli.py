@@ -408,7 +408,7 @@ def _simulate(args: argparse.Namespace, stdin: TextIO, stdout: TextIO) -> int:
     from .simulate import PricePath, walk, write_timeline  # noqa: PLC0415 - only this command needs it
 
     account, source = _read_account(args.account, stdin)
-    opened = PricePath.from_stream(stdin, source="-") if args.prices == "-" else PricePath.open(args.prices)
+    opened = PricePath.from_stream(stdin, source=STDIN_NAME) if args.prices == "-" else PricePath.open(args.prices)
     with opened as path:  # streamed: memory stays flat however long the path is
         write_timeline(walk(engine, account, path, source=source), stdout, args.format)
     return EXIT_OK

@@ -113,7 +113,9 @@ def _read(
                     line=line,
                     col=col,
                     json_path="$.kind",
-                    message=f"expected a policy kind ({kinds}), got {kind!r}",
+                    message=f"missing required key `kind`; expected a policy kind ({kinds})"
+                    if kind is None
+                    else f"expected a policy kind ({kinds}), got {kind!r}",
                     suggestion=suggestion,
                 )
             ],

@@ -214,10 +214,21 @@ class _Reporter:
             yield from self.make(path, f"expected {expected}, got {describe(instance)}")
         elif keyword in _BOUNDS:
             yield from self.make(path, f"expected a number {_BOUNDS[keyword]} {value}, got {describe(instance)}")
+        elif keyword == "minLength" and instance == "":
+            yield from self.make(path, f"expected {_what(schema, 'a non-empty string')}, got an empty string")
         elif keyword in ("minItems", "maxItems", "minProperties", "maxProperties", "minLength", "maxLength"):
             yield from self.make(path, f"expected {_SIZES[keyword]} {value}, got {_size(instance)}")
         else:
             yield from self.make(path, error.message)
+
+
+def _what(schema: Mapping[str, Any], otherwise: str) -> str:
+    """What a value should be, from its schema's description's first sentence ("A boolean expression ...")."""
+    description = schema.get("description")
+    if not isinstance(description, str) or not description:
+        return otherwise
+    first = description.split(". ", 1)[0].rstrip(".")
+    return first[:1].lower() + first[1:]
 
 
 _BOUNDS = {
