@@ -189,6 +189,11 @@ def _parser(out: TextIO) -> argparse.ArgumentParser:
         metavar="PATH",
         help="append one JSON line per decision to this file (- for standard error)",
     )
+    evaluate.add_argument(
+        "--log-input",
+        action="store_true",
+        help="with --log-file: also log the account decided on and the outcome, so that the line can be replayed",
+    )
     _fail_on_option(evaluate, "the decision's status")
     evaluate.add_argument(
         "--op", action="append", dest="operations", default=[], metavar="NAME[=VALUE]", help=_operations_help()
@@ -384,8 +389,11 @@ def _failed_check(statuses: Sequence[str], found: dict[str, int], stderr: TextIO
 
 
 def _evaluate(args: argparse.Namespace, stdin: TextIO, stdout: TextIO, stderr: TextIO) -> int:
+    if args.log_input and args.log_file is None:
+        raise _InputError([Problem(file="--log-input", message="expected --log-file as well: where to log")])
     try:
-        log = DecisionLog(target) if (target := _log_target(args.log_file, stderr)) is not None else None
+        target = _log_target(args.log_file, stderr)
+        log = DecisionLog(target, with_input=args.log_input) if target is not None else None
     except OSError as error:
         raise _open_error("--log-file", args.log_file, error) from error
     with load(*_policy_paths(args), decision_log=log) as engine:

@@ -20,9 +20,12 @@ class LogSink(Protocol):
 
 
 class DecisionLog:
-    """Writes `event="decision"` lines: ids, the decision's instant, policy, input digest, status and duration."""
+    """Writes `event="decision"` lines: ids, the decision's instant, every policy version used, the input digest,
+    status and duration; with `with_input`, also the account decided on and the outcome, so that a log line can
+    be replayed (evaluate `account` at `as_of` under the logged policy versions)."""
 
-    def __init__(self, target: str | Path | IO[str] | LogSink) -> None:
+    def __init__(self, target: str | Path | IO[str] | LogSink, *, with_input: bool = False) -> None:
+        self._with_input = with_input
         self._owned: IO[str] | None = None
         if isinstance(target, str | Path):
             self._owned = Path(target).open("a", encoding="utf-8")  # noqa: SIM115 - closed by close()
@@ -42,8 +45,14 @@ class DecisionLog:
 
     def record(self, decision: Decision, *, duration_ns: int) -> None:
         policy = decision.policy
+        replay: dict[str, Any] = {}
+        if self._with_input:
+            from ._plain import to_plain  # noqa: PLC0415 - only a replayable log needs it
+
+            replay = {"account": to_plain(decision.account), "outcome": to_plain(decision.outcome)}
         self._logger.info(
             "decision",
+            **replay,
             decision_id=uuid.uuid4().hex,
             as_of=iso(decision.as_of),
             account_kind=decision.account.get("kind"),
@@ -51,6 +60,7 @@ class DecisionLog:
             policy_id=policy.id,
             policy_version=policy.version,
             policy_sha256=policy.sha256,
+            related_policies=[{"id": ref.id, "version": ref.version, "sha256": ref.sha256} for ref in decision.related],
             input_sha256=decision.input_sha256,
             status=decision.status,
             duration_us=duration_ns // 1000,

@@ -160,7 +160,8 @@ def test_log_file_gets_one_json_line_per_decision(tmp_path: Path) -> None:
     record = json.loads(line)
     assert code == 0
     assert set(record) == {"event", "decision_id", "timestamp", "as_of", "account_kind", "account_id", "policy_id",
-                           "policy_version", "policy_sha256", "input_sha256", "status", "duration_us"}
+                           "policy_version", "policy_sha256", "related_policies", "input_sha256", "status",
+                           "duration_us"}
     assert (record["event"], record["status"], record["input_sha256"], record["policy_sha256"], record["as_of"]) == (
         "decision", "liquidation", decision["input_sha256"], decision["policy"]["sha256"], decision["as_of"])
     assert "decision_id" not in out

@@ -137,6 +137,31 @@ def test_log_file_dash_is_standard_error(tmp_path: Path, monkeypatch: pytest.Mon
     assert list(tmp_path.iterdir()) == []
 
 
+def test_log_input_makes_a_line_that_replays_to_the_same_decision(tmp_path: Path) -> None:
+    """`--log-input` adds the account (after its operations) and the outcome; evaluating that account at the
+    logged `as_of` under the logged policy version gives the same input digest and outcome."""
+    log = tmp_path / "decisions.jsonl"
+    code, out, _ = run("evaluate", str(EXAMPLES / "loan-topup.json"), "--policies", str(POLICIES),
+                       "--as-of", "2020-07-25T17:18:38Z", "--op", "manual_top_up=0.001", "--log-file", str(log),
+                       "--log-input")
+    (record,) = [json.loads(line) for line in log.read_text().splitlines()]
+    decision = json.loads(out)
+    assert code == 0
+    assert (record["outcome"], record["related_policies"]) == (decision["outcome"], [])
+    assert record["account"]["auto_top_up"]["events"] == [{"quantity": "0.001", "type": "manual_top_up"}]
+    code, replayed, _ = run("evaluate", "-", "--policies", str(POLICIES), "--as-of", record["as_of"],
+                            stdin=json.dumps(record["account"]))
+    assert (code, json.loads(replayed)["outcome"], json.loads(replayed)["input_sha256"]) == (
+        0, record["outcome"], record["input_sha256"])
+    assert json.loads(replayed)["policy"]["sha256"] == record["policy_sha256"]
+
+
+def test_log_input_without_a_log_file_is_refused() -> None:
+    """`--log-input` alone would log nothing: exit 2 saying what is missing."""
+    assert run("evaluate", EXAMPLE_A, "--policies", str(POLICIES), "--log-input") == (
+        2, "", "--log-input: $: expected --log-file as well: where to log\n1 problem found\n")
+
+
 def test_batch_log_file_dash_is_standard_error_and_out_dash_is_refused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
