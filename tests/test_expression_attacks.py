@@ -165,6 +165,8 @@ def test_a_lone_surrogate_is_a_located_policy_problem(tmp_path: Path, output_for
             1,
             {
                 "valid": False,
+                "error": "policy",  # the JSON error document every command writes (README: JSON problems)
+                "exit_code": 1,
                 "problems": [
                     {
                         "file": str(path),
