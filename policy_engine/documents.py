@@ -9,12 +9,14 @@ is valid: a bad edit never replaces a good policy.
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path
 
 from ._numbers import parse_instant
+from .arithmetic import engine_decimal_context
 from .errors import Problem, did_you_mean
 from .loader import parse_yaml
 from .model import PolicyDocument, PolicyRef, YamlDocument
@@ -47,18 +49,21 @@ class _Source:
 
 
 def discover(paths: Iterable[str | Path]) -> tuple[list[_Source], list[Problem]]:
-    """The policy files named by `paths`: files as given, folders searched recursively."""
+    """The policy files named by `paths`: files as given, folders searched recursively.
+
+    Nothing under a folder is skipped without a word: a sub-folder that cannot
+    be read, a symbolic link that leads back into the search (a loop) and a
+    file whose suffix is `.yaml` or `.yml` in another case (`.YAML`) are
+    problems.  Symbolic links to folders outside the search are followed.
+    """
     sources: list[_Source] = []
     problems: list[Problem] = []
     for given in paths:
         root = Path(given)
         if root.is_dir():
-            found = sorted(
-                p
-                for p in root.rglob("*")
-                if p.suffix in POLICY_SUFFIXES and not p.name.endswith(TEST_SUFFIXES) and p.is_file()
-            )
-            if not found:
+            before = len(problems)
+            found = _policy_files(root, problems)
+            if not found and len(problems) == before:
                 problems.append(Problem(file=str(root), message="no policy files (*.yaml, *.yml) in this folder"))
             for path in found:
                 relative = path.relative_to(root).as_posix()
@@ -74,15 +79,70 @@ def discover(paths: Iterable[str | Path]) -> tuple[list[_Source], list[Problem]]
     return sources, problems
 
 
+def _policy_files(root: Path, problems: list[Problem]) -> list[Path]:
+    """Every policy file under `root`, sorted, found without recursion; what cannot be searched goes to `problems`."""
+    found: list[Path] = []
+    visited = {root.resolve()}
+    pending = [root]
+    while pending:
+        folder = pending.pop()
+        try:
+            entries = sorted(folder.iterdir())
+        except OSError as error:
+            problems.append(Problem(file=str(folder), message=f"cannot read this folder: {error.strerror}"))
+            continue
+        for entry in entries:
+            if entry.is_dir():
+                real = entry.resolve()
+                if real in visited:
+                    message = f"leads to {real}, which is already searched (a link loop, or a second link to it)"
+                    problems.append(Problem(file=str(entry), message=message))
+                    continue
+                visited.add(real)
+                pending.append(entry)
+            elif entry.name.endswith(TEST_SUFFIXES):
+                continue
+            elif not entry.is_file():
+                if entry.suffix.lower() in POLICY_SUFFIXES:
+                    problems.append(Problem(file=str(entry), message="not a readable file (a broken link?)"))
+            elif entry.suffix in POLICY_SUFFIXES:
+                found.append(entry)
+            elif entry.suffix.lower() in POLICY_SUFFIXES:
+                problems.append(
+                    Problem(
+                        file=str(entry),
+                        message=f"policy files end in {' or '.join(POLICY_SUFFIXES)} in lower case; this one is"
+                        " not loaded",
+                        suggestion=entry.with_suffix(entry.suffix.lower()).name,
+                    )
+                )
+    return sorted(found)
+
+
+def _read_bounded(path: Path, limit: int) -> bytes | str:
+    """The file's bytes, or what is wrong: it cannot be read, or it has more than `limit` bytes (never read whole)."""
+    try:
+        with path.open("rb") as file:
+            size = os.fstat(file.fileno()).st_size
+            raw = b"" if size > limit else file.read(limit + 1)  # a file may grow, or report no size
+    except OSError as error:
+        return f"cannot read the file: {error.strerror}"
+    if size > limit or len(raw) > limit:
+        return (
+            f"the file has {max(size, len(raw)):,}{'' if size > limit else '+'} bytes; the limit is {limit:,}"
+            " (LoadLimits.max_file_bytes)"
+        )
+    return raw
+
+
 def _read(
     source: _Source, limits: LoadLimits, products: Mapping[str, Product]
 ) -> tuple[PolicyDocument | None, list[Problem], str | None]:
     """The document, its problems, and its `kind` when the file names a known one."""
     shown = source.shown
-    raw = source.path.read_bytes()
-    if len(raw) > limits.max_file_bytes:
-        message = f"the file has {len(raw)} bytes; the limit is {limits.max_file_bytes}"
-        return None, [Problem(file=shown, message=message)], None
+    raw = _read_bounded(source.path, limits.max_file_bytes)
+    if isinstance(raw, str):
+        return None, [Problem(file=shown, message=raw)], None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as error:
@@ -265,7 +325,19 @@ def _check_across(
 def compile_paths(
     paths: Iterable[str | Path], limits: LoadLimits, registry: Registry
 ) -> tuple[list[CompiledPolicy], list[Problem]]:
-    """Compile every policy under `paths`; the list is empty unless there are no problems."""
+    """Compile every policy under `paths`; the list is empty unless there are no problems.
+
+    Loading runs in the engine's decimal context, as evaluating does: the
+    caller's precision and traps change nothing, and its flags are left as
+    they were.
+    """
+    with engine_decimal_context():
+        return _compile_paths(paths, limits, registry)
+
+
+def _compile_paths(
+    paths: Iterable[str | Path], limits: LoadLimits, registry: Registry
+) -> tuple[list[CompiledPolicy], list[Problem]]:
     if registry.problems:  # a broken plug-in first: every file of its kind would only echo it
         return [], list(registry.problems)
     sources, problems = discover(paths)
