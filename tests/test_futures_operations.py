@@ -137,3 +137,14 @@ def test_operations_from_the_command_line(tmp_path: Path) -> None:
         f"{path}: $.adjustments[0].amount: reduce_margin of 100 would leave the position's margin below its"
         " initial margin (5800.00, notional / leverage); at most 0.00 can be removed\n1 problem found\n"
     )
+
+
+def test_above_the_brackets_maximum_leverage_the_floor_is_the_brackets_initial_margin() -> None:
+    """125x in bracket 5 (20M notional, max 25x): notional / 125 = 160,000 is below the maintenance margin
+    (268,000); the floor is notional / 25 = 800,000 instead, so a reduction never brings liquidation near."""
+    account = isolated(quantity="400", entry_price="50000", mark_price="50000", position_margin="900000", leverage=125)
+    assert refusals(account, ["reduce_margin=100000.01"]) == [
+        "account: $.adjustments[0].amount: reduce_margin of 100000.01 would leave the position's margin below its"
+        " initial margin (800000.00, notional / 25, the bracket's maximum leverage); at most 100000.00 can be removed"
+    ]
+    assert outcome(account, ["reduce_margin=100000"])["margin_ratio"] < 1

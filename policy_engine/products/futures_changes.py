@@ -8,10 +8,11 @@ with the liquidation price and margin ratio before and after it.
 - `add_margin` (isolated): from the futures wallet's available balance to
   the position; at most that balance.
 - `reduce_margin` (isolated): from the position back to the wallet; what is
-  left must cover the initial margin (notional / leverage; the maintenance
-  margin too, should the leverage be above the bracket's maximum), counting
-  unrealised losses and, if the policy says so, unrealised profit; and no
-  more than the margin put in.
+  left must cover the initial margin (notional / leverage, or notional / the
+  bracket's maximum leverage when the position's is above it: always more
+  than the maintenance margin, since the lint keeps mmr < 1 / max_leverage),
+  counting unrealised losses and, if the policy says so, unrealised profit;
+  and no more than the margin put in.
 - `transfer_in`: into the futures wallet.  In cross mode that is the margin
   every position stands on, and counts as an add to this position; in
   isolated mode it only feeds the wallet that adds and auto-add draw from.
@@ -81,14 +82,20 @@ class Market:
         return shown, None if ratio is None else self.display.margin_ratio.apply(ratio)
 
 
-def max_removable(market: Market, holdings: Holdings, *, profit_counts: bool) -> tuple[Decimal, Decimal]:
-    """The most `reduce_margin` may take out of an isolated position, and the floor it must leave."""
+def max_removable(market: Market, holdings: Holdings, *, profit_counts: bool) -> tuple[Decimal, str]:
+    """The most `reduce_margin` may take out of an isolated position, and the floor it must leave (as text)."""
     figures = market.figures(holdings)
     pnl = figures.unrealized_pnl
     counted = holdings.position_margin + (pnl if profit_counts else min(pnl, ZERO))
-    floor = max(figures.initial_margin, figures.maintenance_margin)
+    cap = figures.bracket.max_leverage
+    leverage = min(market.position.leverage, Decimal(cap))
+    floor = figures.notional / leverage
     room = min(holdings.position_margin, counted - floor)
-    return market.display.amount_down.apply(max(room, ZERO)), floor
+    shown = market.display.amount_up.apply(floor)
+    named = f"its initial margin ({shown}, notional / " + (
+        "leverage)" if leverage == market.position.leverage else f"{cap}, the bracket's maximum leverage)"
+    )
+    return market.display.amount_down.apply(max(room, ZERO)), named
 
 
 def apply_adjustments(
@@ -102,7 +109,6 @@ def apply_adjustments(
 ) -> tuple[Holdings, tuple[FrozenDict, ...]]:
     """The holdings after each adjustment in turn, and a record of each; refusals go to `problems`."""
     records = []
-    amount_shown = market.display.amount_up
     for index, adjustment in enumerate(adjustments):
         kind, amount = adjustment["type"], Decimal(adjustment["amount"])
         where = ("adjustments", index)
@@ -144,8 +150,8 @@ def apply_adjustments(
                     problem_at(
                         source,
                         (*where, "amount"),
-                        f"reduce_margin of {amount} would leave the position's margin below its initial margin"
-                        f" ({amount_shown.apply(floor)}, notional / leverage); at most {most} can be removed",
+                        f"reduce_margin of {amount} would leave the position's margin below {floor};"
+                        f" at most {most} can be removed",
                     )
                 )
             else:
