@@ -6,14 +6,15 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import policy_engine
 from policy_engine.explain import explain
+from policy_engine.products.futures_changes import MAX_ADDITIONS
 from policy_engine.simulate import read_price_path, simulate
 
-from .conftest import AS_OF, example
+from .conftest import AS_OF, POLICIES, example
 from .test_futures_examples import futures_engine
 
 D = Decimal
-GOLDEN = Path(__file__).parent / "golden"
 
 
 def walk(account: dict[str, Any], prices: list[str]) -> dict[str, Any]:
@@ -68,3 +69,14 @@ def test_a_plan_steps_detail_is_explained() -> None:
         ],
     }
     assert explain(decision).splitlines()[-2:] == ["  moves: 2 applied  [p.yaml:3]", "      first = 1"]
+
+
+def test_auto_add_stops_at_its_safety_bound(tmp_path: Path) -> None:
+    """An amount expression adding a cent at a time cannot spin: 1,000 additions in one decision at most."""
+    text = (POLICIES / "futures.yaml").read_text().replace("amount: maintenance_margin", "amount: '0.01'")
+    (tmp_path / "futures.yaml").write_text(text)
+    engine = policy_engine.load(tmp_path / "futures.yaml")
+    account = {**example("futures-auto-add.json"), "mark_price": "54000"}
+    automatic = engine.evaluate(account, as_of=AS_OF).outcome["auto_add"]
+    assert (len(automatic["additions"]), automatic["added"], automatic["cut_short"]) == (MAX_ADDITIONS, D(10), True)
+    assert automatic["wallet_ran_dry"] is False

@@ -176,6 +176,9 @@ def explain_sections(decision: Mapping[str, Any]) -> list[str]:
             lines += ["  " + line for line in _addition_lines(automatic["additions"])]
             if automatic["wallet_ran_dry"]:
                 lines.append("  the wallet ran dry with the position still at maintenance: liquidation")
+            if automatic["cut_short"]:
+                count = len(automatic["additions"])
+                lines.append(f"  stopped after {count} additions in one decision (a safety bound)")
     advice = outcome["advice"]
     if advice is None:
         return [*lines, "", "Advice: none, the position is past liquidation."]
