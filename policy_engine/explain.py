@@ -122,7 +122,8 @@ def _step_lines(step: Mapping[str, Any], product: Product | None) -> list[str]:
         fired = ", ".join(step["value"]) or "none"
         return [f"{name}: rules that held: {fired}  [{step['source']}]"]
     if kind == "plan":
-        return [f"{name}: {_text(step['value'])}  [{step['source']}]", *_parameter_lines(step)]
+        details = ["    " + line for line in _detail_lines(step, product)]
+        return [f"{name}: {_text(step['value'])}  [{step['source']}]", *details, *_parameter_lines(step)]
     value = step["value"]
     head = f"{name} = {_value(value) if not isinstance(value, Mapping) else ''}".rstrip(" =")
     if value is None and kind == "derive":

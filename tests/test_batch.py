@@ -32,7 +32,13 @@ BAD_LINES = {
     8: (
         '{"kind": "spot-margn", "account_id": "typo"}',
         {"id": "typo", "kind": "spot-margn"},
-        [("$.kind", "expected an account kind (crypto-loan, spot-margin), got string 'spot-margn'", 0)],
+        [
+            (
+                "$.kind",
+                "expected an account kind (crypto-loan, futures-position, spot-margin), got string 'spot-margn'",
+                0,
+            )
+        ],
     ),
     13: (
         '{"kind": "spot-margin", "account_id": "no-lev", "mode": "cross_classic", "leverage": 7,'

@@ -39,6 +39,14 @@ CASES = [
         "loan-simulation.txt",
         ["simulate", str(EXAMPLES / "loan-topup.json"), "--prices", str(EXAMPLES / "loan-prices.csv")],
     ),
+    (
+        "futures-isolated-long.txt",
+        ["evaluate", str(EXAMPLES / "futures-isolated-long.json"), "--format", "text", "--as-of", AS_OF],
+    ),
+    (
+        "futures-auto-add-simulation.txt",
+        ["simulate", str(EXAMPLES / "futures-auto-add.json"), "--prices", str(EXAMPLES / "futures-prices.csv")],
+    ),
 ]
 
 

@@ -37,6 +37,7 @@ def test_bundled_policies_are_valid() -> None:
     refs = policy_engine.load(POLICIES).policies
     assert [(ref.kind, ref.id, ref.version, ref.file) for ref in refs] == [
         ("crypto-loan", "crypto-loans", 1, "policies/crypto-loans.yaml"),
+        ("futures-margin", "usds-m-futures", 1, "policies/futures.yaml"),
         ("margin-trading", "spot-margin", 1, FILE),
     ]
 
@@ -138,7 +139,7 @@ def test_unknown_kind_suggests_the_right_one(tmp_path: Path, monkeypatch: pytest
     """A misspelled kind names the kinds there are."""
     problems = _load_edited(tmp_path, monkeypatch, "kind: margin-trading", "kind: margin-trade")
     assert problems == [
-        f"{FILE}:6:7: $.kind: expected a policy kind (crypto-loan, margin-trading), got 'margin-trade';"
+        f"{FILE}:6:7: $.kind: expected a policy kind (crypto-loan, futures-margin, margin-trading), got 'margin-trade';"
         " did you mean `margin-trading`?"]
 
 

@@ -106,11 +106,11 @@ def loans_v2(folder: Path, effective_from: str) -> Path:
 
 def test_an_entry_point_adds_the_stub_beside_the_bundled_products(declare: Declare) -> None:
     """Without its entry point the stub is unknown; declared, it joins the bundled products with no problem."""
-    assert sorted(discovered().by_policy_kind) == ["crypto-loan", "margin-trading"]
+    assert sorted(discovered().by_policy_kind) == ["crypto-loan", "futures-margin", "margin-trading"]
     declare(STUB_ENTRY)
     registry = discovered()
-    assert sorted(registry.by_policy_kind) == ["crypto-loan", "margin-trading", "price-alert"]
-    assert sorted(registry.by_account_kind) == ["crypto-loan", "price-watch", "spot-margin"]
+    assert sorted(registry.by_policy_kind) == ["crypto-loan", "futures-margin", "margin-trading", "price-alert"]
+    assert sorted(registry.by_account_kind) == ["crypto-loan", "futures-position", "price-watch", "spot-margin"]
     assert registry.by_policy_kind["price-alert"] is PRODUCT
     assert registry.by_account_kind["price-watch"] is PRODUCT
     assert registry.problems == ()
@@ -152,16 +152,19 @@ def test_registry_problems_make_validate_fail_naming_the_entry_point(
     assert run("validate", str(folder)) == (1, "", "\n".join([*expected, "1 problem found"]) + "\n")
 
 
-def test_op_help_lists_the_stub_operation(registered: None, capsys: pytest.CaptureFixture[str]) -> None:
+def test_op_help_lists_the_stub_operation(
+    registered: None, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """`evaluate --help` lists every registered product's operations, the stub's included, on `stdout=`."""
+    monkeypatch.setenv("COLUMNS", "1000")  # argparse wraps at hyphens too: no wrapping, whatever precedes the stub
     code, out, err = run("evaluate", "--help")
     assert (code, err, capsys.readouterr().out) == (0, "", "")  # nothing escapes to the real sys.stdout
     help_text = " ".join(out.split())
     assert (
         "reset (crypto-loan: reset auto top-up: end a failure streak and enable it again);"
         " manual_top_up=QUANTITY (crypto-loan: a successful manual top-up adding QUANTITY to the collateral);"
-        " shift=PERCENT (price-watch: move every price by PERCENT percent, -40 takes 40 percent off)"
     ) in help_text
+    assert "; shift=PERCENT (price-watch: move every price by PERCENT percent, -40 takes 40 percent off)" in help_text
 
 
 # --- validate -----------------------------------------------------------------------------------
