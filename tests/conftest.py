@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,8 @@ from policy_engine import Engine
 ROOT = Path(__file__).resolve().parent.parent
 POLICIES = ROOT / "policies"
 EXAMPLES = ROOT / "examples"
+BUNDLED_POLICIES = sorted(path for path in POLICIES.glob("*.yaml") if not path.name.endswith(".test.yaml"))
+"""The bundled policy files (not their tests), by name: expected lists follow the pack as products are added."""
 AS_OF = "2026-03-01T00:00:00Z"
 """An instant inside the bundled policies' validity, for decisions that must be reproducible."""
 
@@ -51,3 +54,37 @@ def margin_account(
     if execution_prices is not None:
         account["execution_prices"] = execution_prices
     return account
+
+
+def _envelope(path: Path) -> dict[str, str]:
+    """A policy file's kind, id, version and effective date, read from its top-level lines."""
+    return dict(re.findall(r"^(kind|id|version|effective_from): (\S+)", path.read_text(), re.MULTILINE))
+
+
+def validate_ok_lines(folder: str = "policies") -> str:
+    """What `validate` prints for the bundled pack copied to `folder`: one `ok` line per policy file."""
+    lines = []
+    for path in BUNDLED_POLICIES:
+        envelope = _envelope(path)
+        lines.append(
+            f"ok  {folder}/{path.name}  {envelope['kind']} {envelope['id']} v{envelope['version']}"
+            f" from {envelope['effective_from'][:10]}\n"
+        )
+    return "".join(lines)
+
+
+def bundled_kinds() -> list[str]:
+    """The policy kinds of the bundled pack, sorted."""
+    return sorted(_envelope(path)["kind"] for path in BUNDLED_POLICIES)
+
+
+def bundled_account_kinds() -> list[str]:
+    """The account kinds of the bundled products, sorted (one account schema each)."""
+    return sorted(
+        path.name.removesuffix(".account.schema.json") for path in (ROOT / "schemas").glob("*.account.schema.json")
+    )
+
+
+def bundled_schema_names() -> list[str]:
+    """The names `policy-engine schema NAME` takes: every bundled schema file without `.schema.json`."""
+    return sorted(path.name.removesuffix(".schema.json") for path in (ROOT / "schemas").glob("*.schema.json"))

@@ -15,7 +15,7 @@ import policy_engine
 from policy_engine.cli import main
 from policy_engine.exit_codes import EXIT_CODES
 
-from .conftest import AS_OF, EXAMPLES, POLICIES, ROOT
+from .conftest import AS_OF, EXAMPLES, POLICIES, ROOT, bundled_account_kinds
 
 EXAMPLE_A = str(EXAMPLES / "margin-a-regular.json")
 
@@ -199,7 +199,7 @@ def test_evaluate_problems_as_json_on_stdout() -> None:
                 "line": 0,
                 "col": 0,
                 "json_path": "$.kind",
-                "message": "expected an account kind (crypto-loan, spot-margin), got string 'spot-margn'",
+                "message": f"expected an account kind ({', '.join(bundled_account_kinds())}), got string 'spot-margn'",
                 "suggestion": "spot-margin",
             }
         ],

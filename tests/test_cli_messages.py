@@ -7,7 +7,7 @@ from pathlib import Path
 
 from policy_engine.cli import main
 
-from .conftest import EXAMPLES, POLICIES
+from .conftest import EXAMPLES, POLICIES, bundled_kinds
 
 
 def run(*argv: str, stdin: str = "") -> tuple[int, str, str]:
@@ -49,6 +49,6 @@ def test_a_policy_without_kind_says_the_key_is_missing(tmp_path: Path) -> None:
     assert run("validate", str(policy)) == (
         1,
         "",
-        f"{policy}:6:1: $.kind: missing required key `kind`; expected a policy kind (crypto-loan, margin-trading)"
+        f"{policy}:6:1: $.kind: missing required key `kind`; expected a policy kind ({', '.join(bundled_kinds())})"
         "\n1 problem found\n",
     )

@@ -12,7 +12,7 @@ import pytest
 import policy_engine
 from policy_engine.cli import main
 
-from .conftest import AS_OF, EXAMPLES, POLICIES, ROOT
+from .conftest import AS_OF, BUNDLED_POLICIES, EXAMPLES, POLICIES, ROOT, bundled_schema_names, validate_ok_lines
 
 
 def run(*argv: str, stdin: str = "") -> tuple[int, str, str]:
@@ -74,10 +74,7 @@ def test_the_pack_validates_and_decides_from_its_folder(tmp_path: Path, monkeypa
     monkeypatch.chdir(tmp_path)
     code, out, err = run("validate")
     assert (code, err) == (0, "")
-    assert out == (
-        "ok  policies/crypto-loans.yaml  crypto-loan crypto-loans v1 from 2020-01-01\n"
-        "ok  policies/margin-trading.yaml  margin-trading spot-margin v1 from 2026-01-01\n"
-    )
+    assert out == validate_ok_lines()
     code, out, err = run("test")
     assert (code, err, out.splitlines()[-1].strip("= ")) == (0, "", "10 passed, 0 failed")
     code, out, err = run("evaluate", "examples/margin-a-regular.json", "--as-of", AS_OF)
@@ -116,17 +113,21 @@ def test_a_failed_init_takes_back_what_it_wrote(tmp_path: Path) -> None:
 
 
 def test_schema_lists_every_schema_with_what_it_checks() -> None:
-    """`schema` alone lists the names `schema NAME` takes."""
-    assert run("schema") == (
-        0,
-        "crypto-loan          policies of kind crypto-loan\n"
-        "crypto-loan.account  accounts of kind crypto-loan\n"
-        "margin-trading       policies of kind margin-trading\n"
-        "policy-envelope      every policy document: kind, id, version, effective_from\n"
-        "policy-test          policy test files (*.test.yaml)\n"
-        "spot-margin.account  accounts of kind spot-margin\n",
-        "",
-    )
+    """`schema` alone lists the names `schema NAME` takes: every bundled schema, with what it checks."""
+    names = bundled_schema_names()
+    code, out, err = run("schema")
+    assert (code, err) == (0, "")
+    width = max(map(len, names))
+    listed = [(line[:width].rstrip(), line[width:].strip()) for line in out.splitlines()]
+    assert [name for name, _ in listed] == names
+    described = dict(listed)
+    for name in names:
+        if name.endswith(".account"):
+            assert described[name] == f"accounts of kind {name.removesuffix('.account')}"
+        elif name not in ("policy-envelope", "policy-test"):
+            assert described[name] == f"policies of kind {name}"
+    assert described["policy-envelope"] == "every policy document: kind, id, version, effective_from"
+    assert described["policy-test"] == "policy test files (*.test.yaml)"
 
 
 def test_schema_prints_one_and_writes_them_all(tmp_path: Path) -> None:
@@ -145,8 +146,8 @@ def test_an_unknown_schema_name_lists_the_names() -> None:
     assert run("schema", "spot-margin") == (
         2,
         "",
-        "schema: $: no schema named `spot-margin`; expected one of crypto-loan, crypto-loan.account, margin-trading,"
-        " policy-envelope, policy-test, spot-margin.account; did you mean `spot-margin.account`?\n1 problem found\n",
+        f"schema: $: no schema named `spot-margin`; expected one of {', '.join(bundled_schema_names())};"
+        " did you mean `spot-margin.account`?\n1 problem found\n",
     )
 
 
@@ -187,7 +188,4 @@ def test_the_bundled_pack_loads_from_anywhere(tmp_path: Path, monkeypatch: pytes
     """`load(policy_engine.BUNDLED)` needs no folder of the user's, and cites the pack as `policies/...`."""
     monkeypatch.chdir(tmp_path)
     engine = policy_engine.load(policy_engine.BUNDLED)
-    assert [(ref.kind, ref.file) for ref in engine.policies] == [
-        ("crypto-loan", "policies/crypto-loans.yaml"),
-        ("margin-trading", "policies/margin-trading.yaml"),
-    ]
+    assert sorted(ref.file for ref in engine.policies) == [f"policies/{path.name}" for path in BUNDLED_POLICIES]

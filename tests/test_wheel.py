@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import site
 import subprocess
@@ -27,7 +28,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import AS_OF, ROOT
+from .conftest import AS_OF, BUNDLED_POLICIES, ROOT, validate_ok_lines
 
 _SOURCES = ("pyproject.toml", "README.md", "policy_engine", "schemas", "policies", "examples")
 
@@ -80,7 +81,7 @@ def test_the_installed_package_is_the_wheel_not_the_repository(installed: Path, 
     site_packages = installed.parent / "lib"
     assert Path(module).is_relative_to(site_packages)
     assert Path(bundled).is_relative_to(site_packages)
-    assert files == ["policies/crypto-loans.yaml", "policies/margin-trading.yaml"]
+    assert sorted(files) == [f"policies/{path.name}" for path in BUNDLED_POLICIES]
 
 
 @pytest.mark.wheel
@@ -91,14 +92,10 @@ def test_init_validate_and_evaluate_from_an_unrelated_folder(installed: Path, tm
     assert (done.returncode, done.stderr) == (0, ""), done.stderr
     pack = tmp_path / "pack"
     done = _run([command, "validate"], cwd=pack)
-    assert (done.returncode, done.stdout, done.stderr) == (
-        0,
-        "ok  policies/crypto-loans.yaml  crypto-loan crypto-loans v1 from 2020-01-01\n"
-        "ok  policies/margin-trading.yaml  margin-trading spot-margin v1 from 2026-01-01\n",
-        "",
-    )
+    assert (done.returncode, done.stdout, done.stderr) == (0, validate_ok_lines(), "")
     done = _run([command, "test"], cwd=pack)
-    assert (done.returncode, done.stderr, done.stdout.splitlines()[-1].strip("= ")) == (0, "", "10 passed, 0 failed")
+    assert (done.returncode, done.stderr) == (0, "")
+    assert re.fullmatch(r"[1-9][0-9]* passed, 0 failed", done.stdout.splitlines()[-1].strip("= "))
     done = _run([command, "evaluate", "examples/margin-a-regular.json", "--as-of", AS_OF], cwd=pack)
     assert (done.returncode, done.stderr) == (0, "")
     decision = json.loads(done.stdout)
