@@ -12,13 +12,14 @@ from .bundled import BUNDLED
 from .decision import Decision
 from .documents import LoadLimits
 from .engine import Engine, load
-from .errors import AccountError, EvaluationError, PolicyEngineError, PolicyError, Problem
+from .errors import AccountError, DecisionLogError, EvaluationError, PolicyEngineError, PolicyError, Problem
 from .frozen import FrozenDict
 
 __all__ = [
     "BUNDLED",
     "AccountError",
     "Decision",
+    "DecisionLogError",
     "Engine",
     "EvaluationError",
     "FrozenDict",

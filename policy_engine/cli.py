@@ -43,6 +43,8 @@ if TYPE_CHECKING:
 
 STDIN_NAME = "<stdin>"
 """What problems call standard input, read for a file named `-`."""
+MAX_INPUT_BYTES = 1 << 24
+"""The largest account or policy test file read from a file or stdin: 16 MiB (`--max-input-bytes`)."""
 
 
 class _UsageError(Exception):
@@ -149,6 +151,24 @@ def _policies_option(command: argparse.ArgumentParser) -> None:
     )
 
 
+def _positive_int(text: str) -> int:
+    number = int(text)
+    if number <= 0:
+        raise ValueError(text)
+    return number
+
+
+def _input_limit_option(command: argparse.ArgumentParser) -> None:
+    """`--max-input-bytes N`: the bound on reading the account (issue 15: nothing is read whole first)."""
+    command.add_argument(
+        "--max-input-bytes",
+        type=_positive_int,
+        default=MAX_INPUT_BYTES,
+        metavar="N",
+        help="refuse an account larger than this, before reading the rest",
+    )
+
+
 def _parser(out: TextIO) -> argparse.ArgumentParser:
     parser = _Parser(
         prog="policy-engine",
@@ -171,6 +191,7 @@ def _parser(out: TextIO) -> argparse.ArgumentParser:
     evaluate = commands.add_parser("evaluate", help="decide for one account and explain why", out=out)
     evaluate.add_argument("account", help="account file (JSON or YAML), or - for standard input")
     _policies_option(evaluate)
+    _input_limit_option(evaluate)
     evaluate.add_argument(
         "--as-of",
         default=None,
@@ -218,6 +239,7 @@ def _parser(out: TextIO) -> argparse.ArgumentParser:
         help="price path in time order: CSV or JSON Lines of timestamp, asset, price (- for standard input)",
     )
     _policies_option(simulate)
+    _input_limit_option(simulate)
     simulate.add_argument(
         "--format",
         choices=("text", "json", "jsonl"),
@@ -349,22 +371,33 @@ class _StdinPolicy:
         return STDIN_NAME if self._folder is not None and file == f"{self._folder.name}/stdin.yaml" else file
 
 
-def _read_text(name: str, stdin: TextIO, *, what: str = "account") -> str:
-    """A file's text, or stdin's for `-`; a byte-order mark is dropped."""
-    if name == "-":
-        return stdin.read().removeprefix("\ufeff")
+def _read_text(name: str, stdin: TextIO, *, what: str = "account", limit: int = MAX_INPUT_BYTES) -> str:
+    """A file's text, or stdin's for `-`, read with a bound (never whole first); a byte-order mark is dropped."""
+    shown = STDIN_NAME if name == "-" else name
     try:
-        return Path(name).read_text(encoding="utf-8-sig")
+        if name == "-":
+            source = getattr(stdin, "buffer", None)
+            raw: bytes | str = source.read(limit + 1) if source is not None else stdin.read(limit + 1)
+        else:
+            with Path(name).open("rb") as file:
+                raw = file.read(limit + 1)  # a device such as /dev/zero reports no size: the bound is the read's
     except OSError as error:
-        raise AccountError([Problem(file=name, message=f"cannot read the {what}: {error.strerror}")]) from error
+        raise AccountError([Problem(file=shown, message=f"cannot read the {what}: {error.strerror}")]) from error
+    if len(raw) > limit:
+        message = f"the {what} is larger than {limit:,} {'characters' if isinstance(raw, str) else 'bytes'};"
+        raise AccountError([Problem(file=shown, message=f"{message} refused before reading the rest")])
+    if isinstance(raw, str):
+        return raw.removeprefix("\ufeff")
+    try:
+        return raw.decode("utf-8-sig")
     except UnicodeDecodeError as error:
-        raise AccountError([Problem(file=name, message=f"the {what} is not UTF-8 text")]) from error
+        raise AccountError([Problem(file=shown, message=f"the {what} is not UTF-8 text")]) from error
 
 
-def _read_account(name: str, stdin: TextIO) -> tuple[Any, str]:
+def _read_account(name: str, stdin: TextIO, limit: int = MAX_INPUT_BYTES) -> tuple[Any, str]:
     """The parsed account and the name errors cite for it."""
     source = STDIN_NAME if name == "-" else name
-    text = _read_text(name, stdin)
+    text = _read_text(name, stdin, limit=limit)
     yaml = None if name == "-" else Path(name).suffix.lower() in (".yaml", ".yml")
     return parse_account(text, source=source, yaml=yaml), source
 
@@ -397,7 +430,7 @@ def _evaluate(args: argparse.Namespace, stdin: TextIO, stdout: TextIO, stderr: T
     except OSError as error:
         raise _open_error("--log-file", args.log_file, error) from error
     with load(*_policy_paths(args), decision_log=log) as engine:
-        account, source = _read_account(args.account, stdin)
+        account, source = _read_account(args.account, stdin, args.max_input_bytes)
         decision = engine.evaluate(account, as_of=args.as_of, source=source, operations=args.operations)
         product = engine.product_for(decision.account)
     if args.format in (None, "json"):
@@ -415,7 +448,7 @@ def _simulate(args: argparse.Namespace, stdin: TextIO, stdout: TextIO) -> int:
         raise AccountError([Problem(file="--prices", message="the account and the price path cannot both be stdin")])
     from .simulate import PricePath, walk, write_timeline  # noqa: PLC0415 - only this command needs it
 
-    account, source = _read_account(args.account, stdin)
+    account, source = _read_account(args.account, stdin, args.max_input_bytes)
     opened = PricePath.from_stream(stdin, source=STDIN_NAME) if args.prices == "-" else PricePath.open(args.prices)
     with opened as path:  # streamed: memory stays flat however long the path is
         write_timeline(walk(engine, account, path, source=source), stdout, args.format)
@@ -731,9 +764,7 @@ def _test(args: argparse.Namespace, stdin: TextIO, stdout: TextIO) -> int:
     except ValueError as error:
         raise _InputError([Problem(file="-k", message=str(error))]) from error
     if not selected:
-        raise _InputError(
-            [Problem(file="-k", message=f"no test matches {args.keyword!r}; {deselected} deselected")]
-        )
+        raise _InputError([Problem(file="-k", message=f"no test matches {args.keyword!r}; {deselected} deselected")])
     results = [run_case(engine, case) for case in selected]
     if args.format == "json":
         stdout.write(canonical_json(json_report(results, deselected=deselected), indent=2))

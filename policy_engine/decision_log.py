@@ -13,6 +13,7 @@ from typing import IO, Any, Protocol
 
 from ._numbers import iso
 from .decision import Decision
+from .errors import DecisionLogError, Problem
 
 
 class LogSink(Protocol):
@@ -27,6 +28,8 @@ class DecisionLog:
     def __init__(self, target: str | Path | IO[str] | LogSink, *, with_input: bool = False) -> None:
         self._with_input = with_input
         self._owned: IO[str] | None = None
+        self._failed = False
+        self._name = str(target) if isinstance(target, str | Path) else str(getattr(target, "name", "decision log"))
         if isinstance(target, str | Path):
             self._owned = Path(target).open("a", encoding="utf-8")  # noqa: SIM115 - closed by close()
             target = self._owned
@@ -44,12 +47,24 @@ class DecisionLog:
             self._logger = target
 
     def record(self, decision: Decision, *, duration_ns: int) -> None:
-        policy = decision.policy
+        """Write the decision's line; `DecisionLogError` when it cannot be written."""
         replay: dict[str, Any] = {}
         if self._with_input:
             from ._plain import to_plain  # noqa: PLC0415 - only a replayable log needs it
 
             replay = {"account": to_plain(decision.account), "outcome": to_plain(decision.outcome)}
+        try:
+            self._write(decision, duration_ns, replay)
+        except OSError as error:
+            self._failed = True
+            raise self._error(error) from error
+
+    def _error(self, error: OSError) -> DecisionLogError:
+        message = f"cannot write the decision log: {error.strerror or error}"
+        return DecisionLogError([Problem(file=self._name, message=message)])
+
+    def _write(self, decision: Decision, duration_ns: int, replay: dict[str, Any]) -> None:
+        policy = decision.policy
         self._logger.info(
             "decision",
             **replay,
@@ -67,6 +82,12 @@ class DecisionLog:
         )
 
     def close(self) -> None:
-        if self._owned is not None:
-            self._owned.close()
-            self._owned = None
+        """Close a log file this object opened; a failure that no write has reported yet is a `DecisionLogError`."""
+        owned, self._owned = self._owned, None
+        if owned is None:
+            return
+        try:
+            owned.close()
+        except OSError as error:
+            if not self._failed:  # the lines already written may not have reached the file
+                raise self._error(error) from error

@@ -152,3 +152,7 @@ class AccountError(PolicyEngineError):
 
 class EvaluationError(PolicyEngineError):
     """A policy expression failed on this account (for example a division by zero)."""
+
+
+class DecisionLogError(PolicyEngineError):
+    """The decision log could not be written (a full disk, say): the decision is not handed out unlogged."""
