@@ -23,6 +23,7 @@ from .errors import AccountError, Problem, did_you_mean, duplicate_problems, pro
 from .model import Parameter, PolicyDocument, PolicyRef, Rounding
 from .product import Account, CheckAcross, Compile, CompiledPolicy, Operation, Outcome, Product, Simulation
 from .rules import Rule, RuleTable, StatusTable, compile_rule_table, compile_status_table
+from .templates import compile_templates
 from .trace import Env, StepSpec, Trace
 
 __all__ = [
@@ -59,6 +60,7 @@ __all__ = [
     "compile_ratio",
     "compile_rule_table",
     "compile_status_table",
+    "compile_templates",
     "did_you_mean",
     "duplicate_problems",
     "expression_at",

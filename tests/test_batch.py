@@ -35,7 +35,8 @@ BAD_LINES = {
         [
             (
                 "$.kind",
-                "expected an account kind (crypto-loan, futures-position, spot-margin), got string 'spot-margn'",
+                "expected an account kind (crypto-loan, futures-position, margin-transfer,"
+                " spot-margin), got string 'spot-margn'",
                 0,
             )
         ],

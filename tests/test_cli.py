@@ -25,6 +25,7 @@ def test_validate_ok() -> None:
     """Valid policies: exit 0 and one line per policy version on stdout."""
     assert run("validate", str(POLICIES)) == (
         0,
+        "ok  policies/collateral.yaml  collateral margin-collateral v1 from 2025-03-27\n"
         "ok  policies/crypto-loans.yaml  crypto-loan crypto-loans v1 from 2020-01-01\n"
         "ok  policies/futures.yaml  futures-margin usds-m-futures v1 from 2026-01-01\n"
         "ok  policies/margin-trading.yaml  margin-trading spot-margin v1 from 2026-01-01\n",
@@ -93,7 +94,7 @@ liabilities: [{asset: USDC, principal: 40000, interest: 0, price: 1}]
     [
         ('{"kind": "spot-margin"', "<stdin>:1:23: $: invalid JSON: Expecting ',' delimiter"),
         ('{"kind": "spot-margn"}', "<stdin>: $.kind: expected an account kind (crypto-loan, futures-position,"
-                                   " spot-margin), got string"
+                                   " margin-transfer, spot-margin), got string"
                                    " 'spot-margn'; did you mean `spot-margin`?"),
         ('{"kind": "spot-margin", "account_id": "x", "mode": "isolated", "leverage": 4, "assets": [],'
          ' "liabilities": []}',

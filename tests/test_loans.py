@@ -285,7 +285,7 @@ def test_unknown_collateral_and_missing_price(engine: Engine) -> None:
         engine.evaluate(account, as_of=T0)
     assert [str(p) for p in raised.value.problems] == [
         "account: $.collateral.asset: `DOGE` is not accepted as collateral for cross_collateral loans;"
-        " expected one of BTC, ETH",
+        " expected one of ASSET3, BTC, ETH",
         "account: $.prices: missing the price of the collateral asset `DOGE`",
     ]
 

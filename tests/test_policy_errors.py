@@ -36,6 +36,7 @@ def test_bundled_policies_are_valid() -> None:
     """The shipped policy set loads without problems."""
     refs = policy_engine.load(POLICIES).policies
     assert [(ref.kind, ref.id, ref.version, ref.file) for ref in refs] == [
+        ("collateral", "margin-collateral", 1, "policies/collateral.yaml"),
         ("crypto-loan", "crypto-loans", 1, "policies/crypto-loans.yaml"),
         ("futures-margin", "usds-m-futures", 1, "policies/futures.yaml"),
         ("margin-trading", "spot-margin", 1, FILE),
@@ -139,7 +140,8 @@ def test_unknown_kind_suggests_the_right_one(tmp_path: Path, monkeypatch: pytest
     """A misspelled kind names the kinds there are."""
     problems = _load_edited(tmp_path, monkeypatch, "kind: margin-trading", "kind: margin-trade")
     assert problems == [
-        f"{FILE}:6:7: $.kind: expected a policy kind (crypto-loan, futures-margin, margin-trading), got 'margin-trade';"
+        f"{FILE}:6:7: $.kind: expected a policy kind (collateral, crypto-loan, futures-margin, margin-trading),"
+        " got 'margin-trade';"
         " did you mean `margin-trading`?"]
 
 

@@ -106,11 +106,23 @@ def loans_v2(folder: Path, effective_from: str) -> Path:
 
 def test_an_entry_point_adds_the_stub_beside_the_bundled_products(declare: Declare) -> None:
     """Without its entry point the stub is unknown; declared, it joins the bundled products with no problem."""
-    assert sorted(discovered().by_policy_kind) == ["crypto-loan", "futures-margin", "margin-trading"]
+    assert sorted(discovered().by_policy_kind) == ["collateral", "crypto-loan", "futures-margin", "margin-trading"]
     declare(STUB_ENTRY)
     registry = discovered()
-    assert sorted(registry.by_policy_kind) == ["crypto-loan", "futures-margin", "margin-trading", "price-alert"]
-    assert sorted(registry.by_account_kind) == ["crypto-loan", "futures-position", "price-watch", "spot-margin"]
+    assert sorted(registry.by_policy_kind) == [
+        "collateral",
+        "crypto-loan",
+        "futures-margin",
+        "margin-trading",
+        "price-alert",
+    ]
+    assert sorted(registry.by_account_kind) == [
+        "crypto-loan",
+        "futures-position",
+        "margin-transfer",
+        "price-watch",
+        "spot-margin",
+    ]
     assert registry.by_policy_kind["price-alert"] is PRODUCT
     assert registry.by_account_kind["price-watch"] is PRODUCT
     assert registry.problems == ()

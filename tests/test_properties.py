@@ -601,7 +601,11 @@ def assert_explanation_well_formed(text_: str, decision: Mapping[str, Any]) -> N
     why_at = lines.index("Why:")
     header = lines[2:why_at]
     operations = decision["operations"]
-    expected_header = [f"As of {decision['as_of']}"]
+    expected_header = [
+        f"Also read: {ref['kind']} {ref['id']} version {ref['version']} ({ref['file']}, sha256 {ref['sha256'][:12]})"
+        for ref in decision["related_policies"]
+    ]
+    expected_header.append(f"As of {decision['as_of']}")
     if operations:
         shown = ", ".join(op["name"] if op["value"] is None else f"{op['name']}={op['value']}" for op in operations)
         expected_header.append(f"Operations applied first: {shown}")
@@ -650,6 +654,17 @@ def _assert_margin_text(why: Sequence[str], sections: Sequence[str], decision: M
         lines = [f"      {d['asset']}: {d['quantity']} x {d['price']} = {d['value']}" for d in trace[name]["detail"]]
         assert list(why[at + 1 : at + 1 + len(lines)]) == lines
     assert not any(line.startswith("Auto top-up:") for line in sections)
+    if outcome["collateral_value"] is not None:
+        # the assets' values after haircuts come first, one line per asset, then the totals
+        end = sections.index("") if "" in sections else len(sections)
+        collateral, sections = sections[:end], sections[end + 1 :]
+        haircuts = [step for step in decision["trace"] if step["step"].startswith("collateral_value:")]
+        assert collateral[0] == "Collateral after haircuts:"
+        assert collateral[1:-1] == [
+            f"  {step['step'].partition(':')[2]}: {next(iter(step['inputs'].values()))} counts {step['value']}"
+            for step in haircuts
+        ]
+        assert collateral[-1].startswith(f"  collateral value {outcome['collateral_value']} of total asset value")
     plan = outcome["liquidation"]
     if outcome["status"] != "liquidation":
         assert plan is None

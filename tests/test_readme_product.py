@@ -86,7 +86,13 @@ def test_the_readme_command_prints_what_the_readme_shows(credit_line: ModuleType
     command, shown = TEXT_BLOCK.findall(_section())[0]
     program, *argv = shlex.split(command)
     assert program == "policy-engine"
-    assert sorted(discovered().by_policy_kind) == ["credit-line", "crypto-loan", "futures-margin", "margin-trading"]
+    assert sorted(discovered().by_policy_kind) == [
+        "collateral",
+        "credit-line",
+        "crypto-loan",
+        "futures-margin",
+        "margin-trading",
+    ]
     out, err = io.StringIO(), io.StringIO()
     assert (main(argv, stdout=out, stderr=err), err.getvalue()) == (0, "")
     assert out.getvalue() == shown

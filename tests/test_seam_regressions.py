@@ -21,7 +21,7 @@ import policy_engine.products
 from policy_engine import AccountError, Engine, registry
 from policy_engine.cli import main
 from policy_engine.product import Product
-from policy_engine.products import futures, loans, margin
+from policy_engine.products import collateral_product, futures, loans, margin
 from policy_engine.simulate import read_price_path, simulate
 
 from .conftest import AS_OF, EXAMPLES, POLICIES, example, margin_account
@@ -362,6 +362,7 @@ def test_bundled_products_are_declared_entry_points(fresh_discovery: None) -> No
     """
     declared = {entry.name: entry.value for entry in entry_points(group="policy_engine.products")}
     assert declared == {
+        "collateral": "policy_engine.products.collateral_product:PRODUCT",
         "crypto-loan": "policy_engine.products.loans:PRODUCT",
         "futures-margin": "policy_engine.products.futures:PRODUCT",
         "margin-trading": "policy_engine.products.margin:PRODUCT",
@@ -369,6 +370,7 @@ def test_bundled_products_are_declared_entry_points(fresh_discovery: None) -> No
     found = registry.discovered()
     assert found.problems == ()
     assert dict(found.by_policy_kind) == {
+        "collateral": collateral_product.PRODUCT,
         "crypto-loan": loans.PRODUCT,
         "futures-margin": futures.PRODUCT,
         "margin-trading": margin.PRODUCT,
@@ -376,6 +378,7 @@ def test_bundled_products_are_declared_entry_points(fresh_discovery: None) -> No
     assert dict(found.by_account_kind) == {
         "crypto-loan": loans.PRODUCT,
         "futures-position": futures.PRODUCT,
+        "margin-transfer": collateral_product.PRODUCT,
         "spot-margin": margin.PRODUCT,
     }
     held = {
@@ -399,7 +402,13 @@ def test_discovery_reads_the_entry_points(fresh_discovery: None, monkeypatch: py
         registry, "entry_points", lambda *, group: [*bundled, *extra] if group == registry.GROUP else []
     )
     found = registry.discovered()
-    assert sorted(found.by_account_kind) == ["crypto-loan", "futures-position", "spot-margin", "spot-margin-copy"]
+    assert sorted(found.by_account_kind) == [
+        "crypto-loan",
+        "futures-position",
+        "margin-transfer",
+        "spot-margin",
+        "spot-margin-copy",
+    ]
     assert found.by_policy_kind["margin-copy"] is COPY
     assert [str(problem) for problem in found.problems] == [
         "entry point `broken = policy_engine.products.margin:compile_margin` (policy_engine.products): $:"
@@ -510,7 +519,12 @@ def test_the_registry_cannot_be_changed_through_an_engine(engine: Engine) -> Non
     """`Engine.products` is read-only: no caller can remove a product for every later engine in the process."""
     with pytest.raises(TypeError):
         del engine.products["crypto-loan"]  # type: ignore[attr-defined]  # a read-only mapping refuses it
-    assert sorted(policy_engine.load(POLICIES).products) == ["crypto-loan", "futures-position", "spot-margin"]
+    assert sorted(policy_engine.load(POLICIES).products) == [
+        "crypto-loan",
+        "futures-position",
+        "margin-transfer",
+        "spot-margin",
+    ]
 
 
 def test_a_decision_beyond_the_range_of_dates_is_an_as_of_problem(engine: Engine) -> None:

@@ -19,11 +19,17 @@ as `next_state`, so a caller can feed it back):
      move is a failed attempt; the whole, insufficient balance is a partial
      top-up, a success or a failure as the policy says.  The failure that
      uses up `max_attempts` disables auto top-up.
+
+The platform max-collateral rule (the `collateral` policy in force, read
+through `collateral.py`) caps the quantity moved when the account carries the
+collateral asset's platform-wide total (`collateral.platform_total`) and the
+rule limits that asset: the top-up says so in `capped_by` (the limit and the
+band), and a top-up capped to 0 is a failed attempt like an empty wallet.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -39,7 +45,10 @@ from ..frozen import FrozenDict
 from ..model import Parameter, PolicyDocument, PolicyRef, Rounding
 from ..product import Account, CompiledPolicy, Operation, Product, Simulation
 from ..rules import StatusTable, compile_status_table
+from ..templates import compile_templates
 from ..trace import Env, StepSpec, Trace
+from .collateral import KIND as COLLATERAL
+from .collateral import TransferLimit, coverage_problems, explain_step, terms_in
 
 ZERO = Decimal(0)
 HUNDRED = Decimal(100)
@@ -160,6 +169,19 @@ class CompiledLoanPolicy:
                     )
                 ]
             )
+        limit = None
+        platform_total = account["collateral"].get("platform_total")
+        if platform_total is not None and enabled and triggered and required > 0:
+            limit = self._transfer_limit(
+                related,
+                asset=collateral_asset,
+                platform_total=Decimal(platform_total),
+                price=collateral_price,
+                source=source,
+                now=now,
+                steps=steps,
+            )
+        cap = limit.max_quantity if limit is not None and limit.applies else None
         top_up = self._top_up(
             enabled=enabled,
             triggered=triggered,
@@ -168,6 +190,7 @@ class CompiledLoanPolicy:
             now=now,
             required=required,
             balance=balance,
+            cap=cap,
         )
         moved = top_up["quantity"]
         ltv_after = debt_value / ((quantity + moved) * collateral_price)
@@ -186,6 +209,7 @@ class CompiledLoanPolicy:
             ltv_after_compared=after_env["ltv"],
             status_after=self.status_table.status_of(after_env),
             collateral_after=quantity + moved,
+            capped_by=None if cap is None else _capped_by(limit, cap, top_up, min(required, balance)),
         )
         top_up["notification"] = self._notification(top_up, env["ltv"], after_env["ltv"])
         env["top_up"] = frozen_top_up = FrozenDict(top_up)
@@ -206,6 +230,32 @@ class CompiledLoanPolicy:
             "top_up": frozen_top_up,
         }
         return FrozenDict(outcome), Trace(tuple(steps), MappingProxyType(env), thresholds.provenance)
+
+    @staticmethod
+    def _transfer_limit(
+        related: Mapping[str, CompiledPolicy],
+        *,
+        asset: str,
+        platform_total: Decimal,
+        price: Decimal,
+        source: str,
+        now: datetime,
+        steps: list[tuple[StepSpec, Any]],
+    ) -> TransferLimit:
+        """The max-collateral rule for the top-up's asset, from the collateral policy in force."""
+        terms = terms_in(related) if related else None
+        if terms is None:
+            raise AccountError(
+                [
+                    problem_at(
+                        source,
+                        ("collateral", "platform_total"),
+                        f"the platform total cannot be checked: no `{COLLATERAL}` policy is in force at {iso(now)};"
+                        " load one, or leave the platform total out",
+                    )
+                ]
+            )
+        return terms.transfer_limit(asset, platform_total=platform_total, price=price, steps=steps)
 
     def _read(self, account: Mapping[str, Any], source: str) -> tuple[Thresholds, str, str, dict[str, Decimal]]:
         problems: list[Problem] = []
@@ -295,8 +345,12 @@ class CompiledLoanPolicy:
         now: datetime,
         required: Decimal,
         balance: Decimal,
+        cap: Decimal | None = None,
     ) -> dict[str, Any]:
-        """The action, whether an attempt was made and how it went, the quantity moved, the next state."""
+        """The action, whether an attempt was made and how it went, the quantity moved, the next state.
+
+        `cap` is the most the max-collateral rule lets move (None: no limit).
+        """
         rules = self.top_up
         result: dict[str, Any] = {
             "action": "none",
@@ -318,6 +372,8 @@ class CompiledLoanPolicy:
             result.update(action="retry_scheduled", next_attempt_at=last + rules.retry_interval)
         elif acting:
             moved = min(required, balance)
+            if cap is not None and cap < moved:
+                moved = cap  # capped to 0, it is a failed attempt like an empty wallet
             partial = moved < required
             succeeded = moved > 0 and (not partial or rules.partial_is_success)
             state["last_attempt_at"] = iso(now)
@@ -348,6 +404,10 @@ class CompiledLoanPolicy:
             key = top_up["action"]
         else:
             key = "failed"
+        if top_up["capped_by"] is not None:
+            capped_key = {"partial_top_up": "capped_top_up", "failed": "capped_failed"}.get(key)
+            if capped_key is not None and capped_key in self.top_up.notifications:
+                key = capped_key
         return self.top_up.notifications[key].safe_substitute(
             quantity=f"{top_up['quantity']:f}",
             asset=top_up["asset"],
@@ -409,29 +469,22 @@ def _compile_thresholds(
     return loan_types, problems
 
 
-def _templates(document: PolicyDocument) -> tuple[dict[str, Template], list[Problem]]:
-    problems: list[Problem] = []
-    templates: dict[str, Template] = {}
-    for key, text in document.data["auto_top_up"]["notifications"].items():
-        template = Template(text)
-        path = ("auto_top_up", "notifications", key)
-        if not template.is_valid():
-            problems.append(
-                document.problem(path, "invalid template: write $name or ${name}, and $$ for a dollar sign")
-            )
-            continue
-        for name in template.get_identifiers():
-            if name not in TEMPLATE_NAMES:
-                problems.append(
-                    document.problem(
-                        path,
-                        f"unknown placeholder `${name}`; expected one of"
-                        f" {', '.join('$' + n for n in sorted(TEMPLATE_NAMES))}",
-                        suggestion=did_you_mean(name, TEMPLATE_NAMES),
-                    )
-                )
-        templates[key] = template
-    return templates, problems
+def _capped_by(
+    limit: TransferLimit | None, cap: Decimal, top_up: Mapping[str, Any], wanted: Decimal
+) -> FrozenDict | None:
+    """The max-collateral limit and band, when they cut an attempt's quantity (`wanted`: needed and held)."""
+    if limit is None or not top_up["attempted"] or cap >= wanted:
+        return None
+    return FrozenDict(
+        {
+            "rule": "max_collateral",
+            "limit": cap,
+            "band": limit.band.to_dict() if limit.band is not None else None,
+            "ratio": limit.ratio,
+            "upper_limit": limit.upper_limit,
+            "platform_total": limit.platform_total,
+        }
+    )
 
 
 def _step_specs(document: PolicyDocument, ltv_rounding: Rounding, when: Expression) -> dict[str, StepSpec]:
@@ -506,7 +559,7 @@ def compile_loans(document: PolicyDocument) -> tuple[CompiledLoanPolicy | None, 
     problems += found
     when, found = expression_at(document, (*top, "when"), SCOPE, ExprType.BOOL)
     problems += found
-    templates, found = _templates(document)
+    templates, found = compile_templates(document, (*top, "notifications"), TEMPLATE_NAMES)
     problems += found
     if problems or status_table is None or when is None:
         return None, problems
@@ -554,6 +607,8 @@ def advance(account: Mapping[str, Any], outcome: Mapping[str, Any]) -> Mapping[s
     settings["state"] = dict(top_up["next_state"])
     settings.pop("events", None)
     collateral = {**account["collateral"], "quantity": top_up["collateral_after"]}
+    if moved and collateral.get("platform_total") is not None:
+        collateral["platform_total"] = Decimal(collateral["platform_total"]) + moved  # the platform holds it now
     return {**account, "collateral": collateral, "spot_balances": balances, "auto_top_up": settings}
 
 
@@ -618,10 +673,15 @@ def manual_top_up(account: Account, value: object) -> Account:
     return _with_event(account, {"type": "manual_top_up", "quantity": quantity})
 
 
+def check_across(document: PolicyDocument, related: Mapping[str, Sequence[CompiledPolicy]]) -> list[Problem]:
+    """Every asset has collateral terms in each collateral version in force while this version is."""
+    return coverage_problems(document, ("assets",), related.get(COLLATERAL, ()))
+
+
 def explain_detail(step: Mapping[str, Any]) -> list[str] | None:
-    """The events applied before evaluating, one a line."""
+    """The events applied before evaluating, one a line; the max-collateral steps."""
     if step["step"] != "events":
-        return None
+        return explain_step(step)
     return [
         "manual top-up of " + str(event["quantity"]) if event["type"] == "manual_top_up" else str(event["type"])
         for event in step.get("detail") or ()
@@ -638,6 +698,12 @@ def explain_sections(decision: Mapping[str, Any]) -> list[str]:
             f"  needed {top_up['required_quantity']} {top_up['asset']} to restore the initial LTV;"
             f" spot balance {top_up['spot_balance']}; moved {top_up['quantity']}"
         )
+        capped = top_up["capped_by"]
+        if capped is not None:
+            lines.append(
+                f"  capped by the platform max-collateral rule: at most {capped['limit']} {top_up['asset']}"
+                f" (band {capped['band']['number']}, {capped['band']['range']})"
+            )
         lines.append(f"  LTV after: {top_up['ltv_after_compared']} -> status {top_up['status_after']}")
     if top_up["next_attempt_at"]:
         lines.append(f"  next attempt at {top_up['next_attempt_at']}")
@@ -656,6 +722,8 @@ PRODUCT = Product(
     policy_schema="crypto-loan.schema.json",
     account_schema="crypto-loan.account.schema.json",
     compile=compile_loans,
+    reads=(COLLATERAL,),
+    check_across=check_across,
     explain_detail=explain_detail,
     explain_sections=explain_sections,
     operations=(
@@ -674,4 +742,4 @@ PRODUCT = Product(
     simulation=Simulation(reprice=reprice, advance=advance, summarize=summarize, assets=assets, wake_at=wake_at),
 )
 
-__all__ = ["PRODUCT", "CompiledLoanPolicy", "compile_loans"]
+__all__ = ["PRODUCT", "CompiledLoanPolicy", "check_across", "compile_loans"]

@@ -6,14 +6,23 @@ Names the policy's expressions may read:
 - `margin_level` (total asset value / total liability value, rounded as the
   policy's `margin_level` says; undefined when there is no debt);
 - the selected tier's `margin_call_level`, `liquidation_level` and the mode's `fee_rate`;
+- `collateral_value` (the assets' values after the haircut bands of the
+  collateral policy in force) and `collateral_margin_level` (collateral value
+  / total liability value, rounded as `margin_level`);
 - the policy's `derived` figures, each after it is defined.
 
 With no debt the margin level is undefined ("no debt"); rules and derived
 figures that read it are skipped and the status is the default.
+
+The product reads the `collateral` policy in force at the decision's instant
+(through `collateral.py`); without one the collateral figures are null, and
+a policy whose expressions read them is refused at load (and its decisions
+at an instant with no collateral policy in force).
 """
 
 from __future__ import annotations
 
+import ast
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,6 +31,7 @@ from types import MappingProxyType
 from typing import Any
 
 from .._expressions import ExprType
+from .._numbers import iso
 from ..compiler import Derived, RoundedRatio, compile_derived, compile_ratio, places_problem, rounding_of, run
 from ..errors import AccountError, Problem, did_you_mean, duplicate_problems, problem_at
 from ..frozen import FrozenDict
@@ -29,6 +39,8 @@ from ..model import Parameter, PolicyDocument, PolicyRef, Rounding
 from ..product import CompiledPolicy, Product, Simulation
 from ..rules import Rule, StatusTable, compile_status_table
 from ..trace import Env, StepSpec, Trace
+from .collateral import KIND as COLLATERAL
+from .collateral import CollateralTerms, coverage_problems, terms_in
 from .liquidation import Holding, PlanRules, plan
 
 ZERO = Decimal(0)
@@ -46,7 +58,10 @@ INPUT_SCOPE: Mapping[str, ExprType] = {
     "margin_call_level": ExprType.DECIMAL,
     "liquidation_level": ExprType.DECIMAL,
     "fee_rate": ExprType.DECIMAL,
+    "collateral_value": ExprType.DECIMAL,
+    "collateral_margin_level": ExprType.DECIMAL,
 }
+COLLATERAL_NAMES = frozenset({"collateral_value", "collateral_margin_level"})
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -92,6 +107,9 @@ class CompiledMarginPolicy:
     """Derived figures that read the margin level, directly or through other figures."""
     status_table: StatusTable
     steps: Mapping[str, StepSpec]
+    collateral_margin_level: RoundedRatio
+    needs_collateral: tuple[str, ...] = ()
+    """The rules and derived figures that read a collateral figure (they need a collateral policy in force)."""
 
     def evaluate(
         self,
@@ -140,6 +158,23 @@ class CompiledMarginPolicy:
             margin_level = self.margin_level.compute(total_assets, total_debt, env, steps)
         else:
             steps.append((self.steps["no_debt"], None))
+        collateral_value = collateral_margin_level = None
+        terms = terms_in(related) if related else None
+        if terms is not None:
+            collateral_value = self._haircut(terms, holdings, source, steps)
+            env["collateral_value"] = collateral_value
+            if has_debt:
+                collateral_margin_level = self.collateral_margin_level.compute(collateral_value, total_debt, env, steps)
+        elif self.needs_collateral:
+            raise AccountError(
+                [
+                    Problem(
+                        file="policies",
+                        message=f"{', '.join(self.needs_collateral)} of `{self.ref.id}` read collateral figures,"
+                        f" and no `{COLLATERAL}` policy is in force at {iso(as_of)}",
+                    )
+                ]
+            )
 
         derived: dict[str, Any] = {}
         for figure in self.derived:
@@ -170,11 +205,34 @@ class CompiledMarginPolicy:
             "margin_level_compared": env.get("margin_level"),
             "total_asset_value": total_assets,
             "total_liability_value": total_debt,
+            "collateral_value": collateral_value,
+            "collateral_margin_level": collateral_margin_level,
+            "collateral_margin_level_compared": env.get("collateral_margin_level"),
             "thresholds": tier.thresholds,
             "derived": FrozenDict(derived),
             "liquidation": liquidation,
         }
         return FrozenDict(outcome), Trace(tuple(steps), MappingProxyType(env), tier.provenance)
+
+    def _haircut(
+        self,
+        terms: CollateralTerms,
+        holdings: Sequence[tuple[str, Decimal, Decimal, Decimal]],
+        source: str,
+        steps: list[tuple[StepSpec, Any]],
+    ) -> Decimal:
+        """The assets' value after their haircut bands, one band step per asset, then the total's step."""
+        total = ZERO
+        for asset, _, _, value in holdings:
+            try:
+                total += terms.haircut_value(asset, value, steps)
+            except KeyError:  # the lint at load rules it out; policies compiled without it (a library caller) may not
+                ref = terms.ref
+                raise AccountError(
+                    [problem_at(source, ("assets",), f"`{asset}` is not covered by `{ref.id}` version {ref.version}")]
+                ) from None
+        steps.append((self.steps["collateral_value"], total))
+        return total
 
     def _tier(self, account: Mapping[str, Any], source: str, problems: list[Problem]) -> Tier | None:
         mode_name = account["mode"]
@@ -343,6 +401,11 @@ def _step_specs(document: PolicyDocument) -> dict[str, StepSpec]:
             description="no debt: the margin level is undefined and status rules are skipped",
             inputs=("total_liability_value",),
         ),
+        "collateral_value": StepSpec(
+            name="collateral_value",
+            kind="derive",
+            description="sum of the assets' values after their haircut bands (the collateral policy in force)",
+        ),
         "liquidation": StepSpec(
             name="liquidation",
             kind="plan",
@@ -355,11 +418,17 @@ def _step_specs(document: PolicyDocument) -> dict[str, StepSpec]:
 
 
 def _needing_debt(derived: Sequence[Derived]) -> frozenset[str]:
-    needs = {"margin_level"}
+    needs = {"margin_level", "collateral_margin_level"}
     for figure in derived:
         if needs.intersection(figure.expression.names):
             needs.add(figure.name)
-    return frozenset(needs - {"margin_level"})
+    return frozenset(needs - {"margin_level", "collateral_margin_level"})
+
+
+def _reading_collateral(status_table: StatusTable, derived: Sequence[Derived]) -> tuple[str, ...]:
+    rules = [f"rule `{rule.id}`" for rule in status_table.rules if COLLATERAL_NAMES.intersection(rule.expression.names)]
+    figures = [f"`{figure.name}`" for figure in derived if COLLATERAL_NAMES.intersection(figure.expression.names)]
+    return (*rules, *figures)
 
 
 def compile_margin(document: PolicyDocument) -> tuple[CompiledMarginPolicy | None, list[Problem]]:
@@ -373,6 +442,14 @@ def compile_margin(document: PolicyDocument) -> tuple[CompiledMarginPolicy | Non
         description="margin level, then rounded for comparison as the policy states",
     )
     margin_level_rounding = margin_level.rounding
+    collateral_margin_level = compile_ratio(
+        document,
+        name="collateral_margin_level",
+        numerator="collateral_value",
+        denominator="total_liability_value",
+        rounding_path=("margin_level",),
+        description="collateral margin level, rounded for comparison as the margin level is",
+    )
     common = {
         "margin_level_rounding": document.parameter("margin_level_rounding", ("margin_level",)),
         "quantity_rounding": document.parameter("quantity_rounding", ("liquidation", "quantity_rounding")),
@@ -388,7 +465,7 @@ def compile_margin(document: PolicyDocument) -> tuple[CompiledMarginPolicy | Non
         )
         for symbol, spec in data["assets"].items()
     }
-    roundings = {"margin_level": margin_level_rounding}
+    roundings = {"margin_level": margin_level_rounding, "collateral_margin_level": margin_level_rounding}
     scope = dict(INPUT_SCOPE)
     derived, found = compile_derived(document, ("derived",), scope, roundings, reserved=ENGINE_VALUES)
     problems += found
@@ -405,8 +482,47 @@ def compile_margin(document: PolicyDocument) -> tuple[CompiledMarginPolicy | Non
         needs_debt=_needing_debt(derived),
         status_table=status_table,
         steps=_step_specs(document),
+        collateral_margin_level=collateral_margin_level,
+        needs_collateral=_reading_collateral(status_table, derived),
     )
     return compiled, []
+
+
+def _names_read(expression: str) -> set[str]:
+    """The names an expression reads (it compiled: the syntax is valid)."""
+    return {node.id for node in ast.walk(ast.parse(expression, mode="eval")) if isinstance(node, ast.Name)}
+
+
+def check_across(document: PolicyDocument, related: Mapping[str, Sequence[CompiledPolicy]]) -> list[Problem]:
+    """Every asset has collateral terms; expressions reading collateral figures have a collateral policy in force.
+
+    `related` holds the collateral versions in force at some instant while
+    this version is; the first of them must be in force when it starts.
+    """
+    versions = related.get(COLLATERAL, ())
+    problems = coverage_problems(document, ("assets",), versions)
+    start = document.ref.effective_from
+    if any(version.ref.effective_from <= start for version in versions):
+        return problems
+    expressions = [(("rules", index, "when"), rule["when"]) for index, rule in enumerate(document.data["rules"])]
+    expressions += [
+        (("derived", index, "expression"), figure["expression"])
+        for index, figure in enumerate(document.data.get("derived") or ())
+    ]
+    first = min((version.ref.effective_from for version in versions), default=None)
+    for path, text in expressions:
+        read = sorted(COLLATERAL_NAMES.intersection(_names_read(text)))
+        if read:
+            problems.append(
+                document.problem(
+                    path,
+                    f"reads {', '.join(f'`{name}`' for name in read)}, and no `{COLLATERAL}` policy is in force when"
+                    f" this version takes effect ({iso(start)})"
+                    + (f"; the first takes effect at {iso(first)}" if first else "; none is loaded")
+                    + f"; load a `{COLLATERAL}` policy in force from then",
+                )
+            )
+    return problems
 
 
 def reprice(account: Mapping[str, Any], prices: Mapping[str, Decimal]) -> Mapping[str, Any]:
@@ -451,12 +567,30 @@ def explain_detail(step: Mapping[str, Any]) -> list[str] | None:
     return None
 
 
+def _collateral_lines(decision: Mapping[str, Any]) -> list[str]:
+    outcome = decision["outcome"]
+    if outcome.get("collateral_value") is None:
+        return []
+    lines = ["Collateral after haircuts:"]
+    for step in decision.get("trace") or ():
+        if step["step"].startswith("collateral_value:"):
+            (value,) = step["inputs"].values()
+            lines.append(f"  {step['step'].partition(':')[2]}: {value} counts {step['value']}")
+    level = outcome["collateral_margin_level_compared"]
+    lines.append(
+        f"  collateral value {outcome['collateral_value']} of total asset value {outcome['total_asset_value']};"
+        f" collateral margin level {'n/a (no debt)' if level is None else level}"
+    )
+    return lines
+
+
 def explain_sections(decision: Mapping[str, Any]) -> list[str]:
-    """The liquidation plan, step by step, when the account is liquidated."""
+    """The assets' values after haircuts, and the liquidation plan, step by step, when the account is liquidated."""
+    collateral = _collateral_lines(decision)
     plan = decision["outcome"].get("liquidation")
     if not plan:
-        return []
-    lines = [f"Liquidation ({plan['method']}):"]
+        return collateral
+    lines = [*collateral, *([""] if collateral else []), f"Liquidation ({plan['method']}):"]
     for event in plan["steps"]:
         name = event["event"]
         if name == "regular_sale":
@@ -490,9 +624,11 @@ PRODUCT = Product(
     policy_schema="margin-trading.schema.json",
     account_schema="spot-margin.account.schema.json",
     compile=compile_margin,
+    reads=(COLLATERAL,),
+    check_across=check_across,
     explain_detail=explain_detail,
     explain_sections=explain_sections,
     simulation=Simulation(reprice=reprice, advance=advance, summarize=summarize, assets=assets),
 )
 
-__all__ = ["PRODUCT", "CompiledMarginPolicy", "compile_margin"]
+__all__ = ["PRODUCT", "CompiledMarginPolicy", "check_across", "compile_margin"]
