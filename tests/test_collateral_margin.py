@@ -9,7 +9,6 @@ not impact your Margin Level"); a policy may compare `collateral_margin_level`.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -19,11 +18,10 @@ import pytest
 import policy_engine
 from policy_engine import AccountError, Engine
 from policy_engine.explain import explain
-from policy_engine.loader import parse_yaml
-from policy_engine.model import PolicyDocument, PolicyRef
 from policy_engine.products.margin import compile_margin
 
 from .conftest import AS_OF, POLICIES, example, margin_account
+from .test_collateral_properties import policy_document
 
 D = Decimal
 COLLATERAL_YAML = (POLICIES / "collateral.yaml").read_text()
@@ -209,17 +207,7 @@ def test_without_a_collateral_policy_the_figures_are_null(tmp_path: Path) -> Non
 
 def test_before_the_collateral_policy_takes_effect_a_comparing_policy_refuses(tmp_path: Path) -> None:
     """An engine built from compiled policies without the lint at load: the decision says what is missing."""
-    parsed, found = parse_yaml(COMPARING, file="margin-trading.yaml")
-    assert parsed is not None
-    ref = PolicyRef(
-        id="spot-margin",
-        kind="margin-trading",
-        version=1,
-        effective_from=datetime(2026, 1, 1, tzinfo=UTC),
-        sha256="0" * 64,
-        file="margin-trading.yaml",
-    )
-    compiled, found = compile_margin(PolicyDocument(file=ref.file, source_name=ref.file, yaml=parsed, ref=ref))
+    compiled, found = compile_margin(policy_document(COMPARING, kind="margin-trading", policy_id="spot-margin"))
     assert found == []
     assert compiled is not None
     raw = Engine([compiled])

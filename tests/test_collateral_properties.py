@@ -40,6 +40,22 @@ max_collateral:
 """
 
 
+def policy_document(text: str, *, kind: str, policy_id: str) -> PolicyDocument:
+    """A schema-free document of `kind` parsed from `text` (file `generated.yaml`), in force from 2026-01-01."""
+    parsed, problems = parse_yaml(text, file="generated.yaml")
+    assert problems == []
+    assert parsed is not None
+    ref = PolicyRef(
+        id=policy_id,
+        kind=kind,
+        version=1,
+        effective_from=datetime(2026, 1, 1, tzinfo=UTC),
+        sha256="0" * 64,
+        file="generated.yaml",
+    )
+    return PolicyDocument(file=ref.file, source_name=ref.file, yaml=parsed, ref=ref)
+
+
 @cache
 def policy_with_bands(bands: tuple[tuple[Decimal, Decimal], ...]) -> CompiledCollateralPolicy:
     """A collateral policy whose asset X has haircut bands starting at each (from, ratio)."""
@@ -48,18 +64,7 @@ def policy_with_bands(bands: tuple[tuple[Decimal, Decimal], ...]) -> CompiledCol
         upper = f", to: {bands[index + 1][0]}" if index + 1 < len(bands) else ""
         rows.append(f"      - {{from: {lower}{upper}, ratio: {ratio}}}")
     text = "assets:\n  X:\n    rank: 1\n    precision: 8\n    haircut:\n" + "\n".join(rows) + "\n" + RULE
-    parsed, problems = parse_yaml(text, file="generated.yaml")
-    assert problems == []
-    assert parsed is not None
-    ref = PolicyRef(
-        id="generated",
-        kind="collateral",
-        version=1,
-        effective_from=datetime(2026, 1, 1, tzinfo=UTC),
-        sha256="0" * 64,
-        file="generated.yaml",
-    )
-    compiled, found = compile_collateral(PolicyDocument(file=ref.file, source_name=ref.file, yaml=parsed, ref=ref))
+    compiled, found = compile_collateral(policy_document(text, kind="collateral", policy_id="generated"))
     assert found == []
     assert compiled is not None
     return compiled
