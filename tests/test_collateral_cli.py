@@ -65,6 +65,7 @@ def test_json_outcome_of_the_seed_example_3() -> None:
         "rank": 10,
         "ratio": "0.9966666666666666666666666667",
         "reason": "ASSET3 is rank 10, limited to 3000000 on the platform",
+        "rule": None,
         "status": "refused",
         "upper_limit": "3000000",
     }

@@ -45,13 +45,13 @@ def problems(tmp_path: Path, files: dict[str, str]) -> list[str]:
 
 def test_the_bundled_set_loads_and_margin_and_loans_read_collateral() -> None:
     engine = policy_engine.load(POLICIES)
-    kinds = {ref.kind for ref in engine.policies}
-    assert kinds == {"collateral", "crypto-loan", "margin-trading"}
-    assert {product.policy_kind: product.reads for product in engine.products.values()} == {
-        "collateral": (),
-        "crypto-loan": ("collateral",),
-        "margin-trading": ("collateral",),
-    }
+    assert {"collateral", "crypto-loan", "margin-trading"} <= {ref.kind for ref in engine.policies}
+    reads = {product.policy_kind: product.reads for product in engine.products.values()}
+    assert (reads["collateral"], reads["crypto-loan"], reads["margin-trading"]) == (
+        (),
+        ("collateral",),
+        ("collateral",),
+    )
 
 
 # --- haircut bands --------------------------------------------------------------------------------------------

@@ -28,6 +28,8 @@ from .reference.policy_data import load_variants, policy_data
 
 D = Decimal
 BUNDLED = (POLICIES / "margin-trading.yaml").read_text()
+COLLATERAL = (POLICIES / "collateral.yaml").read_text()
+"""Loaded beside each variant: the haircut figures are compared too (domain.md section 2)."""
 VARIANTS = {
     "bundled": BUNDLED,
     "fee-on-liquidated-assets": BUNDLED.replace("base: liabilities", "base: liquidated_assets")
@@ -40,7 +42,9 @@ ACCOUNTS = 2000
 @pytest.fixture(scope="module")
 def engines(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Engine, dict[str, Any]]]:
     """Each variant's engine, loaded from its own folder, and its policy as plain data."""
-    return load_variants(tmp_path_factory.mktemp("variants"), "margin-trading.yaml", VARIANTS)
+    return load_variants(
+        tmp_path_factory.mktemp("variants"), "margin-trading.yaml", VARIANTS, {"collateral.yaml": COLLATERAL}
+    )
 
 
 def test_the_variant_changes_what_it_says() -> None:
@@ -154,12 +158,14 @@ ROUNDED_DOWN_SOMETIMES = {"bundled": {"rounding-shortfall"}, "fee-on-liquidated-
 def test_every_figure_agrees_with_the_reference(
     engines: dict[str, tuple[Engine, dict[str, Any]]], variant: str
 ) -> None:
-    """2,000 generated accounts: status, levels, totals, thresholds, derived figures and the whole plan agree."""
+    """2,000 generated accounts: status, levels, totals, haircut figures, thresholds, derived figures and the whole
+    plan agree."""
     engine, policy = engines[variant]
+    collateral = policy_data(COLLATERAL, "c")
     disagreements, seen = compare_all(
         margin_accounts(policy, ACCOUNTS, seed=15),
         lambda account: engine.evaluate(account, as_of=AS_OF).outcome,
-        lambda account: margin_outcome(policy, account),
+        lambda account: margin_outcome(policy, account, collateral),
         lambda account, outcome: _coverage(account, outcome, policy),
     )
     assert disagreements[:3] == []
@@ -218,4 +224,5 @@ def test_the_surplus_of_a_rounded_up_sale_pays_the_fee_under_its_own_name(engine
 @pytest.mark.parametrize("account", [TINY_REMAINDER, ROUNDED_UP], ids=["tiny-remainder", "rounded-up"])
 def test_the_reference_agrees_on_the_accounts_that_used_to_differ(engine: Engine, account: dict[str, Any]) -> None:
     policy = policy_data(BUNDLED, "b")
-    assert differences(engine.evaluate(account, as_of=AS_OF).outcome, margin_outcome(policy, account)) == []
+    outcome = margin_outcome(policy, account, policy_data(COLLATERAL, "c"))
+    assert differences(engine.evaluate(account, as_of=AS_OF).outcome, outcome) == []

@@ -31,6 +31,7 @@ from string import Template
 from types import MappingProxyType
 from typing import Any
 
+from ..arithmetic import engine_decimal_context
 from ..bands import BandTable, compile_bands
 from ..compiler import rounding_of
 from ..errors import AccountError, Problem, did_you_mean, format_json_path, problem_at
@@ -109,7 +110,10 @@ def _haircut_bands(table: BandTable) -> HaircutBands:
     assert render_inputs is not None  # noqa: S101 - and its inputs from what it recorded
 
     def detail(recorded: tuple[Decimal, Decimal], env: Env) -> Any:
-        return render_detail((recorded[0], table.marginal(recorded[0])), env)
+        # rendered when the caller asks, in the caller's decimal context: recompute the parts in the engine's
+        with engine_decimal_context():
+            parts = table.marginal(recorded[0])
+        return render_detail((recorded[0], parts), env)
 
     def inputs(recorded: tuple[Decimal, Decimal]) -> Mapping[str, Any]:
         return render_inputs(recorded)
@@ -359,6 +363,7 @@ class CompiledCollateralPolicy:
         outcome = {
             **limit.to_dict(),
             "status": status,
+            "rule": None,  # no rule table: the rule's band decides, named in `band`
             "account_type": account_type,
             "auto": auto,
             "quantity": quantity,

@@ -179,6 +179,7 @@ def _outcome(  # noqa: PLR0912, PLR0915 - a straight-line reference reads top to
             "ltv_after_compared": compared_after,
             "status_after": status_of(compared_after),
             "collateral_after": collateral_after,
+            "capped_by": None,  # the generated accounts carry no platform total (the cap: test_collateral_loans)
             "notification": notification,
         },
     }

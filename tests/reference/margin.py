@@ -11,7 +11,11 @@ From the domain reference:
   the takeover account, is sold at its average (execution) price, the debt is
   repaid, the fee deducted, the rest returned in the liability currency; a
   liquidation may start regular and switch to takeover;
-- examples A, B and C with the erratum (37,000, not 35,000, before the fee in C).
+- examples A, B and C with the erratum (37,000, not 35,000, before the fee in C);
+- section 2: with a collateral policy, each asset's value counts band by band,
+  each band at its own ratio, like tax brackets (120M of BTC counts 119.5M);
+  collateral margin level = haircut collateral value / (liabilities + interest),
+  rounded as the margin level (the engine's choice, the README's).
 
 Conventions the domain reference leaves open, as documented in the README
 ("Margin trading") and the plan's own description in
@@ -44,13 +48,27 @@ from .policy_data import ARITHMETIC, rounded
 ZERO = Decimal(0)
 
 
-def margin_outcome(policy: Mapping[str, Any], account: Mapping[str, Any]) -> dict[str, Any]:
-    """The outcome the domain reference gives for a valid spot-margin account under `policy`."""
+def margin_outcome(
+    policy: Mapping[str, Any], account: Mapping[str, Any], collateral: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """The outcome the domain reference gives for a valid spot-margin account under `policy` (and `collateral`)."""
     with localcontext(ARITHMETIC):
-        return _outcome(policy, account)
+        return _outcome(policy, account, collateral)
 
 
-def _outcome(policy: Mapping[str, Any], account: Mapping[str, Any]) -> dict[str, Any]:
+def _counted(bands: list[Mapping[str, Any]], value: Decimal) -> Decimal:
+    """Section 2: the part of `value` above each band's start and below its end, at the band's ratio."""
+    total = ZERO
+    for band in bands:
+        if value > band["from"]:
+            top = value if band.get("to") is None else min(value, band["to"])
+            total += (top - band["from"]) * band["ratio"]
+    return total
+
+
+def _outcome(
+    policy: Mapping[str, Any], account: Mapping[str, Any], collateral: Mapping[str, Any] | None
+) -> dict[str, Any]:
     mode = policy["modes"][account["mode"]]
     tier = next(row for row in mode["leverages"] if row["leverage"] == Decimal(account["leverage"]))
     places, mode_of_rounding = policy["margin_level"]["places"], policy["margin_level"]["rounding"]
@@ -74,6 +92,19 @@ def _outcome(policy: Mapping[str, Any], account: Mapping[str, Any]) -> dict[str,
             status = "margin_call"
     fired = rules.get(status) if total_debt > 0 else None
 
+    haircut_value = collateral_level = collateral_compared = None
+    if collateral is not None:
+        haircut_value = sum(
+            (
+                _counted((collateral["assets"].get(asset) or collateral["unlisted"])["haircut"], quantity * price)
+                for asset, quantity, price in holdings
+            ),
+            ZERO,
+        )
+        if total_debt > 0:
+            collateral_level = haircut_value / total_debt
+            collateral_compared = rounded(collateral_level, places, mode_of_rounding)
+
     # the bundled policy's one derived figure (checked by the test): net equity
     derived = {"net_equity_value": total_assets - total_debt}
 
@@ -88,6 +119,9 @@ def _outcome(policy: Mapping[str, Any], account: Mapping[str, Any]) -> dict[str,
         "margin_level_compared": compared,
         "total_asset_value": total_assets,
         "total_liability_value": total_debt,
+        "collateral_value": haircut_value,
+        "collateral_margin_level": collateral_level,
+        "collateral_margin_level_compared": collateral_compared,
         "thresholds": {"margin_call": tier["margin_call"], "liquidation": tier["liquidation"]},
         "derived": derived,
         "liquidation": plan,

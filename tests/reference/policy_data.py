@@ -36,12 +36,15 @@ def rounded(value: Decimal, places: int, mode: str) -> Decimal:
 
 
 def load_variants(
-    folder: Path, file_name: str, variants: Mapping[str, str]
+    folder: Path, file_name: str, variants: Mapping[str, str], beside: Mapping[str, str] | None = None
 ) -> dict[str, tuple[Engine, dict[str, Any]]]:
-    """Each variant's text written as `file_name` in its own sub-folder, loaded, and read as plain data."""
+    """Each variant's text written as `file_name` in its own sub-folder (with the `beside` files, name -> text),
+    loaded, and read as plain data."""
     loaded = {}
     for name, text in variants.items():
         (folder / name).mkdir()
         (folder / name / file_name).write_text(text)
+        for other, other_text in (beside or {}).items():
+            (folder / name / other).write_text(other_text)
         loaded[name] = (policy_engine.load(folder / name), policy_data(text, name))
     return loaded
