@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from ._depth import MAX_ACCOUNT_DEPTH, too_deep
 from .accounts import parse_account
 from .bundled import DEFAULT_POLICIES
 from .decision import canonical_json
@@ -399,7 +400,17 @@ def _read_account(name: str, stdin: TextIO, limit: int = MAX_INPUT_BYTES) -> tup
     source = STDIN_NAME if name == "-" else name
     text = _read_text(name, stdin, limit=limit)
     yaml = None if name == "-" else Path(name).suffix.lower() in (".yaml", ".yml")
-    return parse_account(text, source=source, yaml=yaml), source
+    try:
+        account = parse_account(text, source=source, yaml=yaml)
+    except RecursionError as error:  # the parser's own stack: nesting far past any account's
+        raise AccountError([Problem(file=source, message=_DEEP_MESSAGE)]) from error
+    deep = too_deep(account)
+    if deep is not None:
+        raise AccountError([Problem(file=source, json_path=deep, message=_DEEP_MESSAGE)])
+    return account, source
+
+
+_DEEP_MESSAGE = f"the account nests objects and arrays more than {MAX_ACCOUNT_DEPTH} levels deep; an account has 3"
 
 
 def _log_target(name: str | None, stderr: TextIO) -> str | TextIO | None:

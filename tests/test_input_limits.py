@@ -91,3 +91,25 @@ def test_the_library_raises_a_decision_log_error() -> None:
     assert [str(problem) for problem in raised.value.problems] == [
         "broken.log: $: cannot write the decision log: No space left on device"
     ]
+
+
+def test_an_account_nested_past_the_bound_is_a_located_problem_not_a_recursion_error(tmp_path: Path) -> None:
+    """An ignored field nested 600 deep used to end in an internal error (RecursionError while freezing)."""
+    account = (EXAMPLES / "margin-a-regular.json").read_text().rstrip().removesuffix("}")
+    path = tmp_path / "deep.json"
+    path.write_text(account + ', "extra": ' + "[" * 600 + "]" * 600 + "}")
+    code, out, err = run("evaluate", str(path), "--policies", str(POLICIES))
+    assert (code, out) == (2, "")
+    assert err.splitlines()[0] == (
+        f"{path}: $.extra{'[0]' * 32}: the account nests objects and arrays more than 32 levels deep; an account has 3"
+    )
+
+
+def test_an_account_nested_past_the_parsers_stack_is_refused_too(tmp_path: Path) -> None:
+    path = tmp_path / "deeper.json"
+    path.write_text('{"a":' * 5000 + "1" + "}" * 5000)
+    code, _, err = run("evaluate", str(path), "--policies", str(POLICIES))
+    assert (code, err.splitlines()[0]) == (
+        2,
+        f"{path}: $: the account nests objects and arrays more than 32 levels deep; an account has 3",
+    )
