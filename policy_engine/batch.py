@@ -5,15 +5,19 @@ stays flat in the size of the input:
 
 - a reader yields `Chunk`s: raw rows (a line of JSON text, as bytes or str,
   or an account mapping) and the line number of the first one.
-  `JsonlReader` reads JSON Lines; a Parquet reader is another module that
-  yields the same chunks.
+  `JsonlReader` reads JSON Lines; `policy_engine.parquet.ParquetReader`
+  yields the same chunks from Parquet.
 - `ChunkDecider` turns a chunk into a `ChunkResult`: the output rows (a
-  decision's canonical JSON, or an error row), counts by kind and status,
-  and the chunk's decision log lines.  It is the unit of work a worker
-  process runs, and the one a Dask task would run on a partition.
+  decision's canonical JSON, or an error row) encoded for the output format
+  (`BatchOptions.output_format`), counts by kind and status, and the
+  chunk's decision log lines.  It is the unit of work a worker process
+  runs, and the one a Dask task runs on a partition
+  (`policy_engine.dask_batch`).
 - a writer takes results in input order (`Writer`); `JsonlWriter` writes
   one `write` per chunk to a temporary file renamed over the target at the
-  end, so an interrupted run never leaves a half file that looks complete.
+  end, so an interrupted run never leaves a half file that looks complete;
+  `policy_engine.parquet.ParquetWriter` does the same with one row group
+  per chunk.
 - `run_batch` drives them: in-process for one worker, a local process pool
   for more (each worker loads the engine once, in its initializer), with a
   bounded window of chunks in flight, taken back in submission order.
@@ -52,7 +56,7 @@ from typing import IO, Any, Protocol
 from ._numbers import iso
 from ._output import AtomicOutput
 from .accounts import parse_json_account
-from .decision import canonical_json
+from .decision import Decision, canonical_json
 from .engine import Engine, load
 from .errors import PolicyEngineError, PolicyError, Problem
 from .model import PolicyRef
@@ -99,6 +103,9 @@ class BatchOptions:
     """Full decisions (True) or the outcome only (`to_json(trace=False)`)."""
     source: str = "<input>"
     """The input's name, cited by error rows."""
+    output_format: str = "jsonl"
+    """How `ChunkResult.output` is encoded: "jsonl" (JSON Lines) or "parquet" (an Arrow IPC stream of the
+    rows in `policy_engine.parquet.OUTPUT_SCHEMA`, which `ParquetWriter` writes as one row group)."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -108,8 +115,9 @@ class ChunkResult:
     first_line: int
     rows: int
     output: bytes | memoryview
-    """The output rows as UTF-8 JSON Lines, one per input row.  From a worker process this may be a view
-    of shared memory, valid only until `Writer.write` returns: a writer that keeps it must copy it."""
+    """The output rows, one per input row, encoded for `BatchOptions.output_format` (UTF-8 JSON Lines by
+    default).  From a worker process this may be a view of shared memory, valid only until `Writer.write`
+    returns: a writer that keeps it must copy it."""
     counts: Mapping[tuple[str, str], int]
     """Decisions by (account kind, status)."""
     error_lines: Sequence[int]
@@ -129,6 +137,49 @@ class EngineSpec:
         return load(*self.policies, decision_log=decision_log, products=self.products)
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RowError:
+    """An input row that gave no decision: its line (or row) number, what it names, and every problem."""
+
+    line: int
+    account_id: str | None
+    kind: str | None
+    problems: tuple[Problem, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The error row of JSON Lines output: `account` as a decision has it, and `error`."""
+        return {
+            "account": {"id": self.account_id, "kind": self.kind},
+            "error": {"line": self.line, "problems": [problem.to_dict() for problem in self.problems]},
+        }
+
+    def to_json(self) -> str:
+        return canonical_json(self.to_dict())
+
+
+RowOutcome = Decision | RowError
+"""What one input row gave."""
+
+
+def jsonl_rows(outcomes: Sequence[RowOutcome], *, trace: bool) -> bytes:
+    """The JSON Lines of a chunk: each decision's canonical bytes, as `to_json_bytes` writes them, or its error row."""
+    return b"".join(
+        outcome.to_json_bytes(trace=trace) if isinstance(outcome, Decision) else outcome.to_json().encode()
+        for outcome in outcomes
+    )
+
+
+def _encoder(output_format: str) -> Callable[[Sequence[RowOutcome], int, BatchOptions], bytes]:
+    """The function that encodes a chunk's outcomes (with its first line number) for `output_format`."""
+    if output_format == "jsonl":
+        return lambda outcomes, _first_line, options: jsonl_rows(outcomes, trace=options.trace)
+    if output_format == "parquet":
+        from .parquet import arrow_rows  # noqa: PLC0415 - pyarrow is an optional extra, imported only for Parquet
+
+        return arrow_rows
+    raise ValueError(f"unknown output format {output_format!r}; expected jsonl or parquet")
+
+
 class ChunkDecider:
     """Decides chunks with one engine; a worker process holds one for its lifetime."""
 
@@ -137,6 +188,7 @@ class ChunkDecider:
         self.engine = engine
         self.options = options
         self._log_buffer = log_buffer
+        self._encode = _encoder(options.output_format)
 
     @classmethod
     def load(cls, spec: EngineSpec, options: BatchOptions, *, log: bool = False) -> ChunkDecider:
@@ -144,7 +196,7 @@ class ChunkDecider:
         return cls(spec.load(decision_log=buffer), options, buffer)
 
     def __call__(self, chunk: Chunk) -> ChunkResult:
-        output, counts, error_lines = self.decide(chunk)
+        outcomes, counts, error_lines = self.decide_rows(chunk)
         log = ""
         if self._log_buffer is not None:
             log = self._log_buffer.getvalue()
@@ -153,7 +205,7 @@ class ChunkDecider:
         return ChunkResult(
             first_line=chunk.first_line,
             rows=len(chunk.rows),
-            output="".join(output).encode(),
+            output=self._encode(outcomes, chunk.first_line, self.options),
             counts=counts,
             error_lines=error_lines,
             log=log,
@@ -161,10 +213,20 @@ class ChunkDecider:
         )
 
     def decide(self, chunk: Chunk) -> tuple[list[str], dict[tuple[str, str], int], list[int]]:
-        """The output rows (each ending in a newline), decisions by (kind, status), and the error lines."""
+        """The output rows as JSON text (each ending in a newline), decisions by (kind, status), the error lines."""
+        outcomes, counts, error_lines = self.decide_rows(chunk)
+        trace = self.options.trace
+        output = [
+            outcome.to_json(trace=trace) if isinstance(outcome, Decision) else outcome.to_json()
+            for outcome in outcomes
+        ]
+        return output, counts, error_lines
+
+    def decide_rows(self, chunk: Chunk) -> tuple[list[RowOutcome], dict[tuple[str, str], int], list[int]]:
+        """A decision or an error per row, in order; decisions by (kind, status); the error lines."""
         evaluate = self.engine.evaluate
-        as_of, trace, source = self.options.as_of, self.options.trace, self.options.source
-        output: list[str] = []
+        as_of, source = self.options.as_of, self.options.source
+        outcomes: list[RowOutcome] = []
         counts: dict[tuple[str, str], int] = {}
         error_lines: list[int] = []
         number = chunk.first_line
@@ -179,16 +241,16 @@ class ChunkDecider:
                 account = row if text is None else parse_json_account(text, source=source)
                 decision = evaluate(account, as_of, source=source)
             except (PolicyEngineError, UnicodeDecodeError, RecursionError) as error:
-                output.append(self._error_row(number, text, account, error))
+                outcomes.append(self._row_error(number, text, account, error))
                 error_lines.append(number)
             else:
-                output.append(decision.to_json(trace=trace))
+                outcomes.append(decision)
                 key = (account["kind"], decision.outcome["status"])
                 counts[key] = counts.get(key, 0) + 1
             number += 1
-        return output, counts, error_lines
+        return outcomes, counts, error_lines
 
-    def _error_row(self, number: int, text: str | None, account: Any, error: Exception) -> str:
+    def _row_error(self, number: int, text: str | None, account: Any, error: Exception) -> RowError:
         source = self.options.source
         if isinstance(error, UnicodeDecodeError):
             problems = [Problem(file=source, line=number, message="the line is not UTF-8 text")]
@@ -207,14 +269,11 @@ class ChunkDecider:
             ]
         named = account if isinstance(account, Mapping) else {}
         kind, account_id = named.get("kind"), named.get("account_id")
-        return canonical_json(
-            {
-                "account": {
-                    "id": account_id if isinstance(account_id, str) else None,
-                    "kind": kind if isinstance(kind, str) else None,
-                },
-                "error": {"line": number, "problems": [problem.to_dict() for problem in problems]},
-            }
+        return RowError(
+            line=number,
+            account_id=account_id if isinstance(account_id, str) else None,
+            kind=kind if isinstance(kind, str) else None,
+            problems=tuple(problems),
         )
 
 
@@ -578,8 +637,13 @@ def _take(
 
 
 @contextlib.contextmanager
-def progress_bar(stream: IO[str], *, total_bytes: int | None) -> Iterator[Callable[[ChunkResult], None] | None]:
-    """A tqdm bar on `stream` when it is a terminal (bytes read, rows decided), else None: no bar when piped."""
+def progress_bar(
+    stream: IO[str], *, total_bytes: int | None, total_rows: int | None = None
+) -> Iterator[Callable[[ChunkResult], None] | None]:
+    """A tqdm bar on `stream` when it is a terminal (bytes read, rows decided), else None: no bar when piped.
+
+    With `total_rows` (an input whose size in rows is known, as Parquet's), the bar counts rows instead.
+    """
     isatty = getattr(stream, "isatty", None)
     if isatty is None or not isatty():
         yield None
@@ -589,6 +653,14 @@ def progress_bar(stream: IO[str], *, total_bytes: int | None) -> Iterator[Callab
     class Bar(tqdm):  # type: ignore[type-arg]  # tqdm's type parameter is the iterable's item: none here
         monitor_interval = 0  # no monitor thread: worker processes can then be forked safely
 
+    if total_rows is not None:
+        with Bar(total=total_rows, unit=" rows", unit_scale=True, file=stream, desc="batch", leave=False) as bar:
+
+            def count_rows(result: ChunkResult) -> None:
+                bar.update(result.rows)
+
+            yield count_rows
+        return
     with Bar(
         total=total_bytes, unit="B", unit_scale=True, unit_divisor=1024, file=stream, desc="batch", leave=False
     ) as bar:
@@ -666,10 +738,13 @@ __all__ = [
     "JsonlReader",
     "JsonlWriter",
     "Row",
+    "RowError",
+    "RowOutcome",
     "Summary",
     "Terminated",
     "Writer",
     "decide_lines",
+    "jsonl_rows",
     "progress_bar",
     "run_batch",
     "sigterm_raises",

@@ -1,0 +1,345 @@
+"""Parquet in and out for the batch command, streamed one record batch at a time (the optional extra `parquet`).
+
+Input: a Parquet file, or a folder of part files (every `*.parquet` file
+under it, hidden and `_`-prefixed names skipped, in natural order: `part.2`
+before `part.10`) read as one table.  Each row is one account, as JSON text
+in the column `account` (string or binary; other columns are ignored), so a
+row is parsed exactly as a line of JSON Lines is and gives the same
+decision, digest included.  Rows are numbered from 1 across the whole
+input, in that order; error rows cite that number as their line.
+
+Output (`OUTPUT_SCHEMA`): one row per input row, in order, one row group
+per chunk; the columns a query filters on (`row`, `account_id`, `kind`,
+`status`, `policy_*`, `as_of`, `input_sha256`) and the decision itself,
+`decision`, the canonical JSON that JSON Lines output has on that line
+(without its newline).  An error row has `problems` (a list of the
+problems, as `Problem.to_dict()`) and nulls in `status`, `policy_*`,
+`input_sha256` and `decision`.
+
+Files are written under a temporary name and renamed at the end, as JSON
+Lines are (`AtomicOutput`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from ._extras import MissingExtra
+
+try:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+except ModuleNotFoundError as missing:  # pragma: no cover - exercised by a test that hides pyarrow
+    raise MissingExtra(extra="parquet", feature="Parquet input and output", missing="pyarrow") from missing
+
+from ._output import AtomicOutput
+from .batch import BatchOptions, Chunk, ChunkResult, RowOutcome
+from .decision import Decision
+from .errors import AccountError, Problem, did_you_mean
+
+ACCOUNT_COLUMN = "account"
+"""The input column holding each account as JSON text."""
+SUFFIXES = (".parquet", ".pq")
+"""What a Parquet file's name ends with (for a folder's parts and for choosing the format by name)."""
+READ_BUFFER_BYTES = 1 << 20
+"""Column data is read through a buffer of this size, so a large row group is not read whole."""
+COMPRESSION = "zstd"
+
+PROBLEM_TYPE = pa.struct(
+    [
+        ("file", pa.string()),
+        ("line", pa.int64()),
+        ("col", pa.int64()),
+        ("json_path", pa.string()),
+        ("message", pa.string()),
+        ("suggestion", pa.string()),
+    ]
+)
+OUTPUT_SCHEMA = pa.schema(
+    [
+        pa.field("row", pa.int64(), nullable=False),
+        pa.field("account_id", pa.string()),
+        pa.field("kind", pa.string()),
+        pa.field("status", pa.string()),
+        pa.field("policy_id", pa.string()),
+        pa.field("policy_version", pa.int64()),
+        pa.field("policy_sha256", pa.string()),
+        pa.field("as_of", pa.timestamp("us", tz="UTC"), nullable=False),
+        pa.field("input_sha256", pa.string()),
+        pa.field("decision", pa.string()),
+        pa.field("problems", pa.list_(PROBLEM_TYPE)),
+    ]
+)
+"""One output row per input row.  `decision` is null exactly on error rows, `problems` null exactly on decisions."""
+_INDEXED = ["row", "account_id", "kind", "status", "policy_id", "policy_version", "policy_sha256", "as_of"]
+"""Columns with min/max statistics and dictionaries: the ones a query filters on (not the decision's JSON)."""
+
+
+_FROM_FIELDS = (
+    "from a table of account fields, DuckDB's `SELECT to_json(t) AS account FROM t`"
+    " or Spark's `to_json(struct(*)) AS account` makes it"
+)
+
+
+def is_parquet_path(path: str | Path) -> bool:
+    """A name ending in .parquet or .pq, or an existing folder (of part files)."""
+    return Path(path).suffix.lower() in SUFFIXES or Path(path).is_dir()
+
+
+def _natural_key(relative: str) -> tuple[str | int, ...]:
+    # re.split with a group alternates text and digits, so positions compare text to text, number to number
+    return tuple(int(part) if index % 2 else part for index, part in enumerate(re.split(r"(\d+)", relative)))
+
+
+def parquet_files(path: str | Path) -> list[Path]:
+    """The file, or a folder's part files in natural order; an `AccountError` when there is none."""
+    root = Path(path)
+    if root.is_file():
+        return [root]
+    if not root.is_dir():
+        raise AccountError([Problem(file=str(root), message="cannot read the accounts: no such file or folder")])
+    parts = [
+        file
+        for file in root.rglob("*")
+        if file.suffix.lower() in SUFFIXES
+        and file.is_file()
+        and not any(part.startswith((".", "_")) for part in file.relative_to(root).parts)
+    ]
+    if not parts:
+        raise AccountError([Problem(file=str(root), message="no Parquet files (*.parquet, *.pq) in this folder")])
+    return sorted(parts, key=lambda file: _natural_key(file.relative_to(root).as_posix()))
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Partition:
+    """Consecutive row groups of one file: the unit a Dask task decides, and writes as one part file."""
+
+    path: str
+    row_groups: tuple[int, ...]
+    rows: int
+    first_row: int
+    """The 1-based number of its first row in the whole input."""
+
+
+def _account_column_problem(file: Path, schema: pa.Schema) -> Problem | None:
+    names = list(schema.names)
+    if ACCOUNT_COLUMN not in names:
+        listed = ", ".join(names) if names else "none"
+        return Problem(
+            file=str(file),
+            message=f"no `{ACCOUNT_COLUMN}` column; expected each account as JSON text in a column"
+            f" `{ACCOUNT_COLUMN}` (columns found: {listed}); {_FROM_FIELDS}",
+            # a column named close to it (`accounts`) is most likely the one meant: suggest the name to give it
+            suggestion=ACCOUNT_COLUMN if did_you_mean(ACCOUNT_COLUMN, names) else None,
+        )
+    kind = schema.field(ACCOUNT_COLUMN).type
+    if not (pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_binary(kind)
+            or pa.types.is_large_binary(kind) or pa.types.is_string_view(kind)):  # fmt: skip
+        return Problem(
+            file=str(file),
+            json_path=f"$.{ACCOUNT_COLUMN}",
+            message=f"expected the column `{ACCOUNT_COLUMN}` to hold JSON text (string or binary), got {kind}",
+        )
+    return None
+
+
+def plan_partitions(path: str | Path, *, partition_rows: int | None = None) -> list[Partition]:
+    """The input's partitions, in order: each file's row groups, cut every `partition_rows` rows or more
+    (None: one partition per file).  Every file's footer is read and checked first; all problems at once."""
+    if partition_rows is not None and partition_rows < 1:
+        raise ValueError(f"partition_rows must be at least 1, got {partition_rows}")
+    files = parquet_files(path)
+    problems: list[Problem] = []
+    partitions: list[Partition] = []
+    first_row = 1
+    for file in files:
+        try:
+            metadata = pq.read_metadata(file)
+        except (OSError, pa.ArrowException) as error:
+            problems.append(Problem(file=str(file), message=f"cannot read the accounts as Parquet: {error}"))
+            continue
+        problem = _account_column_problem(file, metadata.schema.to_arrow_schema())
+        if problem is not None:
+            problems.append(problem)
+            continue
+        groups: list[int] = []
+        rows = 0
+        for index in range(metadata.num_row_groups):
+            groups.append(index)
+            rows += metadata.row_group(index).num_rows
+            if partition_rows is not None and rows >= partition_rows:
+                partitions.append(Partition(path=str(file), row_groups=tuple(groups), rows=rows, first_row=first_row))
+                first_row += rows
+                groups, rows = [], 0
+        if groups or not partitions or partitions[-1].path != str(file):
+            partitions.append(Partition(path=str(file), row_groups=tuple(groups), rows=rows, first_row=first_row))
+            first_row += rows
+    if problems:
+        raise AccountError(problems)
+    return partitions
+
+
+def read_partition(partition: Partition, *, chunk_size: int) -> Iterator[Chunk]:
+    """The partition's accounts in chunks of at most `chunk_size` rows, one record batch in memory at a time."""
+    if not partition.row_groups:
+        return
+    file = pq.ParquetFile(partition.path, buffer_size=READ_BUFFER_BYTES)
+    first_row = partition.first_row
+    batches = file.iter_batches(
+        batch_size=chunk_size, row_groups=list(partition.row_groups), columns=[ACCOUNT_COLUMN], use_threads=False
+    )
+    for batch in batches:
+        column = batch.column(0)
+        yield Chunk(first_row, column.to_pylist(), column.nbytes)
+        first_row += batch.num_rows
+
+
+class ParquetReader:
+    """Chunks of accounts from a Parquet file or a folder of part files, read in order as one table."""
+
+    def __init__(self, path: str | Path, *, chunk_size: int) -> None:
+        if chunk_size < 1:
+            raise ValueError(f"chunk_size must be at least 1, got {chunk_size}")
+        self.partitions = plan_partitions(path)
+        self._chunk_size = chunk_size
+        self.total_rows = sum(partition.rows for partition in self.partitions)
+        self.total_bytes = None
+        """Unknown in bytes: a progress bar counts rows (`total_rows`)."""
+
+    def __iter__(self) -> Iterator[Chunk]:
+        for partition in self.partitions:
+            yield from read_partition(partition, chunk_size=self._chunk_size)
+
+
+def arrow_rows(outcomes: Sequence[RowOutcome], first_line: int, options: BatchOptions) -> bytes:
+    """A chunk's outcomes as one record batch of `OUTPUT_SCHEMA`, in the Arrow IPC stream format.
+
+    `decision` holds `decision.to_json_bytes(trace=...)` less its newline: the JSON Lines output's line.
+    """
+    trace = options.trace
+    count = len(outcomes)
+    account_ids: list[str | None] = [None] * count
+    kinds: list[str | None] = [None] * count
+    statuses: list[str | None] = [None] * count
+    policy_ids: list[str | None] = [None] * count
+    versions: list[int | None] = [None] * count
+    policy_digests: list[str | None] = [None] * count
+    input_digests: list[str | None] = [None] * count
+    decisions: list[bytes | None] = [None] * count
+    problems: list[list[dict[str, object]] | None] = [None] * count
+    for index, outcome in enumerate(outcomes):
+        if isinstance(outcome, Decision):
+            account, policy = outcome.account, outcome.policy
+            account_ids[index], kinds[index] = account.get("account_id"), account.get("kind")
+            statuses[index] = outcome.outcome["status"]
+            policy_ids[index], versions[index], policy_digests[index] = policy.id, policy.version, policy.sha256
+            input_digests[index] = outcome.input_sha256
+            decisions[index] = outcome.to_json_bytes(trace=trace)[:-1]
+        else:
+            account_ids[index], kinds[index] = outcome.account_id, outcome.kind
+            problems[index] = [problem.to_dict() for problem in outcome.problems]
+    columns = [
+        pa.array(range(first_line, first_line + count), pa.int64()),
+        pa.array(account_ids, pa.string()),
+        pa.array(kinds, pa.string()),
+        pa.array(statuses, pa.string()),
+        pa.array(policy_ids, pa.string()),
+        pa.array(versions, pa.int64()),
+        pa.array(policy_digests, pa.string()),
+        pa.array([options.as_of] * count, pa.timestamp("us", tz="UTC")),
+        pa.array(input_digests, pa.string()),
+        pa.array(decisions, pa.string()),
+        pa.array(problems, pa.list_(PROBLEM_TYPE)),
+    ]
+    batch = pa.RecordBatch.from_arrays(columns, schema=OUTPUT_SCHEMA)
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, OUTPUT_SCHEMA) as stream:
+        stream.write_batch(batch)
+    encoded: bytes = sink.getvalue().to_pybytes()  # bytes: a worker's result is pickled when not in shared memory
+    return encoded
+
+
+class ParquetWriter:
+    """Parquet of `OUTPUT_SCHEMA` to a temporary file beside `path`, one row group per chunk, renamed by `commit()`."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.name = str(path)
+        self._output = AtomicOutput(path)
+        try:
+            self._writer = pq.ParquetWriter(
+                self._output.stream,
+                OUTPUT_SCHEMA,
+                compression=COMPRESSION,
+                use_dictionary=_INDEXED,
+                write_statistics=_INDEXED,
+            )
+        except BaseException:
+            self._output.abort()
+            raise
+
+    def write(self, result: ChunkResult) -> None:
+        with pa.ipc.open_stream(pa.py_buffer(result.output)) as stream:
+            table = stream.read_all()
+        self._writer.write_table(table)
+        del table  # it may view shared memory the pool reuses once this returns
+
+    def commit(self) -> None:
+        self._writer.close()
+        self._output.commit()
+
+    def abort(self) -> None:
+        try:
+            self._writer.close()
+        finally:
+            self._output.abort()
+
+
+def read_table(path: str | Path) -> pa.Table:
+    """A Parquet file, or a folder's part files in natural order, as one table (for checks and small outputs)."""
+    return pa.concat_tables([pq.read_table(file) for file in parquet_files(path)])
+
+
+def write_accounts(path: str | Path, lines: Iterator[str], *, row_group_rows: int = 10_000) -> None:
+    """Accounts (JSON text, one per line) as Parquet batch input: `account_id`, `kind` and `account` (the JSON
+    text), row groups of `row_group_rows`; written under a temporary name and renamed at the end."""
+    from itertools import islice  # noqa: PLC0415 - only this function needs it
+
+    import orjson  # noqa: PLC0415 - a dependency of the package; only this function needs it here
+
+    schema = pa.schema([("account_id", pa.string()), ("kind", pa.string()), (ACCOUNT_COLUMN, pa.string())])
+    with AtomicOutput(path) as output:
+        writer = pq.ParquetWriter(output.stream, schema, compression=COMPRESSION)
+        try:
+            while texts := [line.rstrip("\n") for line in islice(lines, row_group_rows)]:
+                named = [orjson.loads(text) for text in texts]
+                writer.write_table(
+                    pa.table(
+                        {
+                            "account_id": [account.get("account_id") for account in named],
+                            "kind": [account.get("kind") for account in named],
+                            ACCOUNT_COLUMN: texts,
+                        },
+                        schema=schema,
+                    )
+                )
+        finally:
+            writer.close()
+
+
+__all__ = [
+    "ACCOUNT_COLUMN",
+    "OUTPUT_SCHEMA",
+    "ParquetReader",
+    "ParquetWriter",
+    "Partition",
+    "arrow_rows",
+    "is_parquet_path",
+    "parquet_files",
+    "plan_partitions",
+    "read_partition",
+    "read_table",
+    "write_accounts",
+]
