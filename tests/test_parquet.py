@@ -226,7 +226,8 @@ def test_input_problems_all_at_once_before_anything_is_written(tmp_path: Path) -
 
 def test_parquet_from_stdin_is_refused(tmp_path: Path) -> None:
     code, _, stderr = run("batch", "-", "--out", str(tmp_path / "o.jsonl"), "--input-format", "parquet")
-    assert (code, stderr) == (2, "<stdin>: $: Parquet cannot be read from standard input; name the file\n1 problem found\n")
+    expected = "<stdin>: $: Parquet cannot be read from standard input; name the file\n1 problem found\n"
+    assert (code, stderr) == (2, expected)
 
 
 @pytest.mark.parametrize(("failure", "code"), [(KeyboardInterrupt(), 130), (OSError(28, "No space left on device"), 2)])
