@@ -39,7 +39,7 @@ except ModuleNotFoundError as missing:  # pragma: no cover - exercised by a test
 
 from ._output import AtomicFolder
 from .batch import BatchOptions, ChunkDecider, ChunkResult, EngineSpec, Summary, _Relayed
-from .documents import POLICY_SUFFIXES
+from .documents import discover
 from .errors import PolicyEngineError, PolicyError, Problem
 from .model import PolicyRef
 from .parquet import ParquetWriter, Partition, plan_partitions, read_partition
@@ -60,16 +60,17 @@ class PolicyBundle:
 
     @classmethod
     def of(cls, paths: tuple[str, ...]) -> PolicyBundle:
+        """The files `load(*paths)` reads, found by the same search (`documents.discover`)."""
         roots = []
         hasher = hashlib.sha256()
         for given in paths:
-            root = Path(given).resolve()
+            root = Path(given)
+            sources, _problems = discover([root])  # the client loaded these paths: no problem is left to report
             if root.is_dir():
-                found = sorted(p for p in root.rglob("*") if p.suffix in POLICY_SUFFIXES and p.is_file())
-                files = tuple((path.relative_to(root).as_posix(), path.read_bytes()) for path in found)
-                roots.append((root.name, True, files))
+                files = tuple((found.path.relative_to(root).as_posix(), found.path.read_bytes()) for found in sources)
+                roots.append((root.resolve().name, True, files))
             else:
-                roots.append((root.parent.name, False, ((root.name, root.read_bytes()),)))
+                roots.append((root.resolve().parent.name, False, ((root.name, root.read_bytes()),)))
         for name, is_folder, files in roots:
             hasher.update(f"{name}\0{is_folder}\0".encode())
             for relative, content in files:
