@@ -16,8 +16,8 @@ stays flat in the size of the input:
 - a writer takes results in input order (`Writer`); `JsonlWriter` writes
   one `write` per chunk to a temporary file renamed over the target at the
   end, so an interrupted run never leaves a half file that looks complete;
-  `policy_engine.parquet.ParquetWriter` does the same with one row group
-  per chunk.
+  `policy_engine.parquet.ParquetWriter` does the same, gathering chunks
+  into row groups of about 16 MB.
 - `run_batch` drives them: in-process for one worker, a local process pool
   for more (each worker loads the engine once, in its initializer), with a
   bounded window of chunks in flight, taken back in submission order.
@@ -73,8 +73,9 @@ about 5 MB); a larger output comes back through the pipe instead.  Only the page
 ERROR_LINES_KEPT = 10
 """The summary names the first error lines, up to this many."""
 
-Row = bytes | str | Mapping[str, Any]
-"""One input row: a line of JSON text (bytes are UTF-8) or an account already parsed (Decimals, not floats)."""
+Row = bytes | str | Mapping[str, Any] | None
+"""One input row: a line of JSON text (bytes are UTF-8) or an account already parsed (Decimals, not floats);
+None is a null cell of a Parquet input (an error row)."""
 
 
 def _seconds(nanoseconds: int) -> str:
@@ -105,7 +106,7 @@ class BatchOptions:
     """The input's name, cited by error rows."""
     output_format: str = "jsonl"
     """How `ChunkResult.output` is encoded: "jsonl" (JSON Lines) or "parquet" (an Arrow IPC stream of the
-    rows in `policy_engine.parquet.OUTPUT_SCHEMA`, which `ParquetWriter` writes as one row group)."""
+    rows in `policy_engine.parquet.OUTPUT_SCHEMA`, which `ParquetWriter` writes)."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

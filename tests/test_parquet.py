@@ -6,6 +6,7 @@ import io
 import json
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ import pytest
 
 import policy_engine
 from policy_engine import parquet
-from policy_engine.batch import ChunkResult
+from policy_engine.batch import BatchOptions, ChunkResult, run_batch
 from policy_engine.cli import main
 from policy_engine.parquet import OUTPUT_SCHEMA, ParquetReader, plan_partitions, read_table
 from policy_engine.population import population_lines
@@ -152,7 +153,7 @@ def test_error_rows_name_the_row_and_the_problem(tmp_path: Path, texts: list[str
 
 def test_a_folder_of_parts_in_natural_order_with_workers(tmp_path: Path, texts: list[str | None]) -> None:
     """A folder's parts are read as one table, `part.2` before `part.10`, hidden and `_` files skipped;
-    two workers and one write the same table, one row group per chunk."""
+    two workers and one write the same table."""
     folder = tmp_path / "accounts"
     (folder / "zone=b").mkdir(parents=True)
     write_accounts(folder / "part.2.parquet", texts[:10])
@@ -164,12 +165,11 @@ def test_a_folder_of_parts_in_natural_order_with_workers(tmp_path: Path, texts: 
     write_accounts(whole, texts)
     assert [partition.rows for partition in plan_partitions(folder)] == [10, 7, 7]
     outputs = []
-    runs = (("whole", whole, "1", 6), ("one", folder, "1", 7), ("two", folder, "2", 7))
-    for name, source, workers, row_groups in runs:
+    runs = (("whole", whole, "1"), ("one", folder, "1"), ("two", folder, "2"))
+    for name, source, workers in runs:
         out = tmp_path / f"{name}.parquet"
         code, _, stderr = run(*batch_argv(source, out, "--workers", workers, "--chunk-size", "4", "--trace", "none"))
         assert code == 0, stderr
-        assert pq.ParquetFile(out).metadata.num_row_groups == row_groups  # a chunk per 4 rows of a part
         outputs.append(pq.read_table(out))
     assert outputs[1].equals(outputs[2])
     assert outputs[0].column("decision").equals(outputs[1].column("decision"))
@@ -177,7 +177,7 @@ def test_a_folder_of_parts_in_natural_order_with_workers(tmp_path: Path, texts: 
 
 
 def test_chunks_stream_across_row_groups(tmp_path: Path, texts: list[str | None]) -> None:
-    """The reader yields chunks of `chunk_size` rows numbered from 1, whatever the row groups."""
+    """The reader yields chunks of `chunk_size` rows numbered from 1, whatever the row groups (read one by one)."""
     accounts = tmp_path / "accounts.parquet"
     write_accounts(accounts, texts, row_group_rows=7)
     reader = ParquetReader(accounts, chunk_size=5)
@@ -322,3 +322,19 @@ def test_the_jsonl_batch_imports_neither_pyarrow_nor_dask(tmp_path: Path) -> Non
         cwd=ROOT,
     )
     assert result.stdout == "0 []\n"
+
+
+def test_chunks_are_gathered_into_row_groups(tmp_path: Path, texts: list[str | None]) -> None:
+    """The writer gathers chunks until a row group holds `row_group_rows` (or `row_group_bytes`); the
+    rows are the same whatever the row groups."""
+    accounts = tmp_path / "accounts.parquet"
+    write_accounts(accounts, texts)
+    options = BatchOptions(as_of=datetime(2026, 3, 1, tzinfo=UTC), output_format="parquet")
+    sizes = {}
+    for name, limits in (("rows", {"row_group_rows": 10}), ("bytes", {"row_group_bytes": 1}), ("default", {})):
+        out = tmp_path / f"{name}.parquet"
+        run_batch(ParquetReader(accounts, chunk_size=4), parquet.ParquetWriter(out, **limits), options=options)
+        metadata = pq.read_metadata(out)
+        sizes[name] = [metadata.row_group(index).num_rows for index in range(metadata.num_row_groups)]
+    assert sizes == {"rows": [12, 12], "bytes": [4] * 6, "default": [24]}
+    assert pq.read_table(tmp_path / "rows.parquet").equals(pq.read_table(tmp_path / "default.parquet"))
