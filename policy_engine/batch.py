@@ -158,26 +158,64 @@ class RowError:
         return canonical_json(self.to_dict())
 
 
-RowOutcome = Decision | RowError
-"""What one input row gave."""
+class RowEncoder(Protocol):
+    """Takes a chunk's rows as they are decided, in order, and gives the chunk's output bytes.
+
+    Each row is encoded when it is decided, so a chunk never holds its decisions' objects, only their
+    encoded form (less memory, less work for the garbage collector).
+    """
+
+    def decision(self, decision: Decision) -> None: ...
+
+    def error(self, error: RowError) -> None: ...
+
+    def encoded(self) -> bytes: ...
 
 
-def jsonl_rows(outcomes: Sequence[RowOutcome], *, trace: bool) -> bytes:
-    """The JSON Lines of a chunk: each decision's canonical bytes, as `to_json_bytes` writes them, or its error row."""
-    return b"".join(
-        outcome.to_json_bytes(trace=trace) if isinstance(outcome, Decision) else outcome.to_json().encode()
-        for outcome in outcomes
-    )
+class JsonlRows:
+    """A chunk as JSON Lines: each decision's canonical bytes (`to_json_bytes`, not decoded and encoded
+    again), or its error row."""
+
+    def __init__(self, first_line: int, options: BatchOptions) -> None:
+        del first_line  # a line's number is its place in the file
+        self._trace = options.trace
+        self._lines: list[bytes] = []
+
+    def decision(self, decision: Decision) -> None:
+        self._lines.append(decision.to_json_bytes(trace=self._trace))
+
+    def error(self, error: RowError) -> None:
+        self._lines.append(error.to_json().encode())
+
+    def encoded(self) -> bytes:
+        return b"".join(self._lines)
 
 
-def _encoder(output_format: str) -> Callable[[Sequence[RowOutcome], int, BatchOptions], bytes]:
-    """The function that encodes a chunk's outcomes (with its first line number) for `output_format`."""
+class _TextRows:
+    """The rows as JSON text, one string each (for `decide` and `decide_lines`)."""
+
+    def __init__(self, options: BatchOptions) -> None:
+        self._trace = options.trace
+        self.lines: list[str] = []
+
+    def decision(self, decision: Decision) -> None:
+        self.lines.append(decision.to_json(trace=self._trace))
+
+    def error(self, error: RowError) -> None:
+        self.lines.append(error.to_json())
+
+    def encoded(self) -> bytes:
+        return "".join(self.lines).encode()
+
+
+def _encoder(output_format: str) -> Callable[[int, BatchOptions], RowEncoder]:
+    """What makes a chunk's encoder (from its first line number and the options) for `output_format`."""
     if output_format == "jsonl":
-        return lambda outcomes, _first_line, options: jsonl_rows(outcomes, trace=options.trace)
+        return JsonlRows
     if output_format == "parquet":
-        from .parquet import arrow_rows  # noqa: PLC0415 - pyarrow is an optional extra, imported only for Parquet
+        from .parquet import ArrowRows  # noqa: PLC0415 - pyarrow is an optional extra, imported only for Parquet
 
-        return arrow_rows
+        return ArrowRows
     raise ValueError(f"unknown output format {output_format!r}; expected jsonl or parquet")
 
 
@@ -189,7 +227,7 @@ class ChunkDecider:
         self.engine = engine
         self.options = options
         self._log_buffer = log_buffer
-        self._encode = _encoder(options.output_format)
+        self._new_encoder = _encoder(options.output_format)
 
     @classmethod
     def load(cls, spec: EngineSpec, options: BatchOptions, *, log: bool = False) -> ChunkDecider:
@@ -197,7 +235,8 @@ class ChunkDecider:
         return cls(spec.load(decision_log=buffer), options, buffer)
 
     def __call__(self, chunk: Chunk) -> ChunkResult:
-        outcomes, counts, error_lines = self.decide_rows(chunk)
+        encoder = self._new_encoder(chunk.first_line, self.options)
+        counts, error_lines = self.decide_rows(chunk, encoder)
         log = ""
         if self._log_buffer is not None:
             log = self._log_buffer.getvalue()
@@ -206,7 +245,7 @@ class ChunkDecider:
         return ChunkResult(
             first_line=chunk.first_line,
             rows=len(chunk.rows),
-            output=self._encode(outcomes, chunk.first_line, self.options),
+            output=encoder.encoded(),
             counts=counts,
             error_lines=error_lines,
             log=log,
@@ -215,19 +254,15 @@ class ChunkDecider:
 
     def decide(self, chunk: Chunk) -> tuple[list[str], dict[tuple[str, str], int], list[int]]:
         """The output rows as JSON text (each ending in a newline), decisions by (kind, status), the error lines."""
-        outcomes, counts, error_lines = self.decide_rows(chunk)
-        trace = self.options.trace
-        output = [
-            outcome.to_json(trace=trace) if isinstance(outcome, Decision) else outcome.to_json()
-            for outcome in outcomes
-        ]
-        return output, counts, error_lines
+        rows = _TextRows(self.options)
+        counts, error_lines = self.decide_rows(chunk, rows)
+        return rows.lines, counts, error_lines
 
-    def decide_rows(self, chunk: Chunk) -> tuple[list[RowOutcome], dict[tuple[str, str], int], list[int]]:
-        """A decision or an error per row, in order; decisions by (kind, status); the error lines."""
+    def decide_rows(self, chunk: Chunk, encoder: RowEncoder) -> tuple[dict[tuple[str, str], int], list[int]]:
+        """Decide each row into `encoder`, in order; returns decisions by (kind, status) and the error lines."""
         evaluate = self.engine.evaluate
         as_of, source = self.options.as_of, self.options.source
-        outcomes: list[RowOutcome] = []
+        add_decision, add_error = encoder.decision, encoder.error
         counts: dict[tuple[str, str], int] = {}
         error_lines: list[int] = []
         number = chunk.first_line
@@ -242,14 +277,14 @@ class ChunkDecider:
                 account = row if text is None else parse_json_account(text, source=source)
                 decision = evaluate(account, as_of, source=source)
             except (PolicyEngineError, UnicodeDecodeError, RecursionError) as error:
-                outcomes.append(self._row_error(number, text, account, error))
+                add_error(self._row_error(number, text, account, error))
                 error_lines.append(number)
             else:
-                outcomes.append(decision)
+                add_decision(decision)
                 key = (account["kind"], decision.outcome["status"])
                 counts[key] = counts.get(key, 0) + 1
             number += 1
-        return outcomes, counts, error_lines
+        return counts, error_lines
 
     def _row_error(self, number: int, text: str | None, account: Any, error: Exception) -> RowError:
         source = self.options.source
@@ -737,15 +772,15 @@ __all__ = [
     "ChunkResult",
     "EngineSpec",
     "JsonlReader",
+    "JsonlRows",
     "JsonlWriter",
     "Row",
+    "RowEncoder",
     "RowError",
-    "RowOutcome",
     "Summary",
     "Terminated",
     "Writer",
     "decide_lines",
-    "jsonl_rows",
     "progress_bar",
     "run_batch",
     "sigterm_raises",

@@ -23,7 +23,7 @@ Lines are (`AtomicOutput`).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,7 +36,7 @@ except ModuleNotFoundError as missing:  # pragma: no cover - exercised by a test
     raise MissingExtra(extra="parquet", feature="Parquet input and output", missing="pyarrow") from missing
 
 from ._output import AtomicOutput
-from .batch import BatchOptions, Chunk, ChunkResult, Row, RowOutcome
+from .batch import BatchOptions, Chunk, ChunkResult, Row, RowError
 from .decision import Decision
 from .errors import AccountError, Problem, did_you_mean
 
@@ -230,52 +230,66 @@ class ParquetReader:
             yield from read_partition(partition, chunk_size=self._chunk_size)
 
 
-def arrow_rows(outcomes: Sequence[RowOutcome], first_line: int, options: BatchOptions) -> bytes:
-    """A chunk's outcomes as one record batch of `OUTPUT_SCHEMA`, in the Arrow IPC stream format.
+class ArrowRows:
+    """A chunk as one record batch of `OUTPUT_SCHEMA`, in the Arrow IPC stream format (a `RowEncoder`).
 
     `decision` holds `decision.to_json_bytes(trace=...)` less its newline: the JSON Lines output's line.
     """
-    trace = options.trace
-    count = len(outcomes)
-    account_ids: list[str | None] = [None] * count
-    kinds: list[str | None] = [None] * count
-    statuses: list[str | None] = [None] * count
-    policy_ids: list[str | None] = [None] * count
-    versions: list[int | None] = [None] * count
-    policy_digests: list[str | None] = [None] * count
-    input_digests: list[str | None] = [None] * count
-    decisions: list[bytes | None] = [None] * count
-    problems: list[list[dict[str, object]] | None] = [None] * count
-    for index, outcome in enumerate(outcomes):
-        if isinstance(outcome, Decision):
-            account, policy = outcome.account, outcome.policy
-            account_ids[index], kinds[index] = account.get("account_id"), account.get("kind")
-            statuses[index] = outcome.outcome["status"]
-            policy_ids[index], versions[index], policy_digests[index] = policy.id, policy.version, policy.sha256
-            input_digests[index] = outcome.input_sha256
-            decisions[index] = outcome.to_json_bytes(trace=trace)[:-1]
-        else:
-            account_ids[index], kinds[index] = outcome.account_id, outcome.kind
-            problems[index] = [problem.to_dict() for problem in outcome.problems]
-    columns = [
-        pa.array(range(first_line, first_line + count), pa.int64()),
-        pa.array(account_ids, pa.string()),
-        pa.array(kinds, pa.string()),
-        pa.array(statuses, pa.string()),
-        pa.array(policy_ids, pa.string()),
-        pa.array(versions, pa.int64()),
-        pa.array(policy_digests, pa.string()),
-        pa.array([options.as_of] * count, pa.timestamp("us", tz="UTC")),
-        pa.array(input_digests, pa.string()),
-        pa.array(decisions, pa.string()),
-        pa.array(problems, pa.list_(PROBLEM_TYPE)),
-    ]
-    batch = pa.RecordBatch.from_arrays(columns, schema=OUTPUT_SCHEMA)
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, OUTPUT_SCHEMA) as stream:
-        stream.write_batch(batch)
-    encoded: bytes = sink.getvalue().to_pybytes()  # bytes: a worker's result is pickled when not in shared memory
-    return encoded
+
+    def __init__(self, first_line: int, options: BatchOptions) -> None:
+        self._first_line, self._trace, self._as_of = first_line, options.trace, options.as_of
+        self._account_ids: list[str | None] = []
+        self._kinds: list[str | None] = []
+        self._statuses: list[str | None] = []
+        self._policy_ids: list[str | None] = []
+        self._versions: list[int | None] = []
+        self._policy_digests: list[str | None] = []
+        self._input_digests: list[str | None] = []
+        self._decisions: list[bytes | None] = []
+        self._problems: list[list[dict[str, object]] | None] = []
+
+    def decision(self, decision: Decision) -> None:
+        account, policy = decision.account, decision.policy
+        self._account_ids.append(account.get("account_id"))
+        self._kinds.append(account.get("kind"))
+        self._statuses.append(decision.outcome["status"])
+        self._policy_ids.append(policy.id)
+        self._versions.append(policy.version)
+        self._policy_digests.append(policy.sha256)
+        self._input_digests.append(decision.input_sha256)
+        self._decisions.append(decision.to_json_bytes(trace=self._trace)[:-1])
+        self._problems.append(None)
+
+    def error(self, error: RowError) -> None:
+        self._account_ids.append(error.account_id)
+        self._kinds.append(error.kind)
+        for column in (self._statuses, self._policy_ids, self._versions, self._policy_digests):
+            column.append(None)
+        self._input_digests.append(None)
+        self._decisions.append(None)
+        self._problems.append([problem.to_dict() for problem in error.problems])
+
+    def encoded(self) -> bytes:
+        count = len(self._decisions)
+        columns = [
+            pa.array(range(self._first_line, self._first_line + count), pa.int64()),
+            pa.array(self._account_ids, pa.string()),
+            pa.array(self._kinds, pa.string()),
+            pa.array(self._statuses, pa.string()),
+            pa.array(self._policy_ids, pa.string()),
+            pa.array(self._versions, pa.int64()),
+            pa.array(self._policy_digests, pa.string()),
+            pa.array([self._as_of] * count, pa.timestamp("us", tz="UTC")),
+            pa.array(self._input_digests, pa.string()),
+            pa.array(self._decisions, pa.string()),
+            pa.array(self._problems, pa.list_(PROBLEM_TYPE)),
+        ]
+        batch = pa.RecordBatch.from_arrays(columns, schema=OUTPUT_SCHEMA)
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, OUTPUT_SCHEMA) as stream:
+            stream.write_batch(batch)
+        encoded: bytes = sink.getvalue().to_pybytes()  # bytes: a worker's result is pickled when not in shared memory
+        return encoded
 
 
 class ParquetWriter:
@@ -372,10 +386,10 @@ def write_accounts(path: str | Path, lines: Iterator[str], *, row_group_rows: in
 __all__ = [
     "ACCOUNT_COLUMN",
     "OUTPUT_SCHEMA",
+    "ArrowRows",
     "ParquetReader",
     "ParquetWriter",
     "Partition",
-    "arrow_rows",
     "is_parquet_path",
     "parquet_files",
     "plan_partitions",
