@@ -13,9 +13,10 @@ The policies travel with the tasks as bytes (`PolicyBundle`): a worker needs
 the package, not the policy files.  It writes them to a private folder under
 the names they were loaded from (decisions cite those names), loads them
 once per worker process, checks that it got the versions and digests the
-client loaded, and keeps the engine for every later task
-(`_cached_decider`).  Input and output paths must be visible to every worker
-and to the client (one machine, or a shared file system).
+client loaded, and keeps the engine for every later task (`_cached_decider`;
+up to `ENGINES_KEPT` policy sets, for a long-lived cluster).  Input and
+output paths must be visible to every worker and to the client (one
+machine, or a shared file system).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ except ModuleNotFoundError as missing:  # pragma: no cover - exercised by a test
 from ._output import AtomicFolder
 from .batch import BatchOptions, ChunkDecider, ChunkResult, EngineSpec, Summary, _Relayed
 from .documents import discover
+from .engine import Engine
 from .errors import PolicyEngineError, PolicyError, Problem
 from .model import PolicyRef
 from .parquet import ParquetWriter, Partition, plan_partitions, read_partition
@@ -104,29 +106,30 @@ class PartitionJob:
     out_path: str
 
 
-# The deciders a worker process holds, by policy bundle and options; threads of one worker share them.
-_DECIDERS: dict[tuple[str, BatchOptions], ChunkDecider] = {}
-_DECIDERS_LOCK = threading.Lock()
+ENGINES_KEPT = 4
+"""Engines a worker keeps, the most recently used: a long-lived cluster serves runs of other policy sets."""
+# The engines a worker process holds, by policy bundle digest, oldest first; threads of one worker share them.
+_ENGINES: dict[str, Engine] = {}
+_ENGINES_LOCK = threading.Lock()
 
 
 def _cached_decider(job: PartitionJob) -> ChunkDecider:
-    """The worker's decider for the job's policies and options, loaded on its first task."""
-    key = (job.bundle.digest, job.options)
-    with _DECIDERS_LOCK:
-        decider = _DECIDERS.get(key)
-        if decider is not None:
-            return decider
-        folder = Path(tempfile.mkdtemp(prefix="policy-engine-policies-"))
-        try:
-            spec = replace(job.spec, policies=job.bundle.write(folder))
-            decider = ChunkDecider.load(spec, job.options)
-        finally:
-            shutil.rmtree(folder, ignore_errors=True)  # the engine holds what it needs; the files are not read again
-        if decider.engine.policies != job.expected:
-            message = "a worker loaded other policies than the client; check the workers' policy-engine version"
-            raise PolicyError([Problem(file="policies", message=message)])
-        _DECIDERS[key] = decider
-        return decider
+    """A decider for the job's options with the worker's engine for its policies, loaded on the first task."""
+    with _ENGINES_LOCK:
+        engine = _ENGINES.pop(job.bundle.digest, None)
+        if engine is None:
+            folder = Path(tempfile.mkdtemp(prefix="policy-engine-policies-"))
+            try:
+                engine = replace(job.spec, policies=job.bundle.write(folder)).load()
+            finally:
+                shutil.rmtree(folder, ignore_errors=True)  # the engine holds all it needs: the files are not read again
+        _ENGINES[job.bundle.digest] = engine  # now the most recently used
+        while len(_ENGINES) > ENGINES_KEPT:
+            del _ENGINES[next(iter(_ENGINES))]
+    if engine.policies != job.expected:
+        message = "a worker loaded other policies than the client; check the workers' policy-engine version"
+        raise PolicyError([Problem(file="policies", message=message)])
+    return ChunkDecider(engine, job.options)
 
 
 def decide_partition(job: PartitionJob) -> ChunkResult:

@@ -178,6 +178,7 @@ def plan_partitions(path: str | Path, *, partition_rows: int | None = None) -> l
                 partitions.append(Partition(path=str(file), row_groups=tuple(groups), rows=rows, first_row=first_row))
                 first_row += rows
                 groups, rows = [], 0
+        # the file's last row groups, if a cut did not just take them; a file without rows is a partition too
         if groups or not partitions or partitions[-1].path != str(file):
             partitions.append(Partition(path=str(file), row_groups=tuple(groups), rows=rows, first_row=first_row))
             first_row += rows

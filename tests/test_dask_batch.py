@@ -146,7 +146,7 @@ def test_a_worker_with_other_policies_refuses_the_task(tmp_path: Path, accounts:
         bundle=PolicyBundle.of((str(POLICIES),)),
         spec=EngineSpec(policies=()),
         expected=(),
-        options=replace(options, source="refused"),  # a key of its own: not a decider cached by another test
+        options=options,
         partition=plan_partitions(accounts)[0],
         chunk_size=4,
         out_path=str(tmp_path / "part.parquet"),
@@ -158,3 +158,39 @@ def test_a_worker_with_other_policies_refuses_the_task(tmp_path: Path, accounts:
         "a worker loaded other policies than the client; check the workers' policy-engine version"
     ]
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_worker_loads_each_policy_set_once_and_keeps_a_few(
+    tmp_path: Path, accounts: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Tasks of one policy set share the worker's engine, whatever their options; the worker keeps the
+    engines of the `ENGINES_KEPT` policy sets used last."""
+    monkeypatch.setattr(dask_batch, "_ENGINES", {})
+    loads: list[tuple[str, ...]] = []
+    load = EngineSpec.load
+
+    def counted(self: EngineSpec, decision_log: None = None) -> policy_engine.Engine:
+        loads.append(self.policies)
+        return load(self, decision_log)
+
+    monkeypatch.setattr(EngineSpec, "load", counted)
+    bundle = PolicyBundle.of((str(POLICIES),))
+    expected = policy_engine.load(POLICIES).policies
+    partitions = plan_partitions(accounts, partition_rows=5)
+    for index, trace in enumerate([True, False, True]):
+        job = dask_batch.PartitionJob(
+            bundle=bundle,
+            spec=EngineSpec(policies=()),
+            expected=expected,
+            options=BatchOptions(as_of=datetime(2026, 3, 1, index, tzinfo=UTC), trace=trace, output_format="parquet"),
+            partition=partitions[index],
+            chunk_size=4,
+            out_path=str(tmp_path / f"part-{index}.parquet"),
+        )
+        assert dask_batch.decide_partition(job).rows == partitions[index].rows
+    assert len(loads) == 1
+    others = [PolicyBundle(roots=bundle.roots, digest=f"other-{index}") for index in range(dask_batch.ENGINES_KEPT)]
+    for other in others:
+        dask_batch._cached_decider(replace(job, bundle=other))
+    assert len(loads) == 1 + dask_batch.ENGINES_KEPT
+    assert list(dask_batch._ENGINES) == [other.digest for other in others]  # the first set, used longest ago, left
