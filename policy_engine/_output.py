@@ -9,8 +9,10 @@ syncs and renames over the target, and `abort()` removes.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import secrets
+import shutil
 from pathlib import Path
 from types import TracebackType
 from typing import IO
@@ -31,6 +33,13 @@ class AtomicOutput:
             break
         self.temp_path = temp
         self._file: IO[bytes] | None = os.fdopen(descriptor, "wb", buffering=1 << 20)
+
+    @property
+    def stream(self) -> IO[bytes]:
+        """The open temporary file, for a writer that takes a file object (pyarrow's Parquet writer)."""
+        if self._file is None:
+            raise ValueError(f"{self.path}: the output is already committed or aborted")
+        return self._file
 
     def write(self, data: bytes | memoryview) -> None:
         if self._file is None:
@@ -78,4 +87,68 @@ class AtomicOutput:
             self.abort()
 
 
-__all__ = ["AtomicOutput"]
+class AtomicFolder:
+    """A folder filled under a temporary name beside `path` and renamed to `path` by `commit()`.
+
+    For output written as several files (the part files of partitioned Parquet, possibly by other
+    processes): they go into `temp_path`, and `commit()` puts the whole folder in place.  An
+    earlier folder at `path` is moved aside first and removed after, so `path` never holds a mix
+    of two runs; a file (not a folder) at `path` is refused.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        if self.path.exists() and not self.path.is_dir():
+            raise FileExistsError(errno.EEXIST, "a file is in the way of the output folder", str(self.path))
+        while True:
+            temp = self.path.parent / f".{self.path.name}.{os.getpid()}.{secrets.token_hex(4)}.part"
+            try:
+                temp.mkdir()
+            except FileExistsError:
+                continue
+            break
+        self.temp_path = temp
+        self._open = True
+
+    def commit(self) -> None:
+        """Sync the folder and rename it to the target, replacing an earlier folder there."""
+        if not self._open:
+            raise ValueError(f"{self.path}: the output is already committed or aborted")
+        self._open = False
+        try:
+            _sync(self.temp_path)
+            old = None
+            if self.path.exists():
+                old = self.temp_path.with_suffix(".old")
+                os.replace(self.path, old)
+            os.replace(self.temp_path, self.path)
+            _sync(self.path.parent)
+        except BaseException:
+            self._remove()
+            raise
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+
+    def abort(self) -> None:
+        """Remove the temporary folder; the target is left as it was.  Safe to call twice."""
+        self._open = False
+        self._remove()
+
+    def _remove(self) -> None:
+        shutil.rmtree(self.temp_path, ignore_errors=True)
+
+
+def _sync(folder: Path) -> None:
+    """fsync a folder, so that the names in it (a rename) survive a crash; not every platform allows it."""
+    try:
+        descriptor = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        with contextlib.suppress(OSError):
+            os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+__all__ = ["AtomicFolder", "AtomicOutput"]

@@ -5,15 +5,19 @@ stays flat in the size of the input:
 
 - a reader yields `Chunk`s: raw rows (a line of JSON text, as bytes or str,
   or an account mapping) and the line number of the first one.
-  `JsonlReader` reads JSON Lines; a Parquet reader is another module that
-  yields the same chunks.
+  `JsonlReader` reads JSON Lines; `policy_engine.parquet.ParquetReader`
+  yields the same chunks from Parquet.
 - `ChunkDecider` turns a chunk into a `ChunkResult`: the output rows (a
-  decision's canonical JSON, or an error row), counts by kind and status,
-  and the chunk's decision log lines.  It is the unit of work a worker
-  process runs, and the one a Dask task would run on a partition.
+  decision's canonical JSON, or an error row) encoded for the output format
+  (`BatchOptions.output_format`), counts by kind and status, and the
+  chunk's decision log lines.  It is the unit of work a worker process
+  runs, and the one a Dask task runs on a partition
+  (`policy_engine.dask_batch`).
 - a writer takes results in input order (`Writer`); `JsonlWriter` writes
   one `write` per chunk to a temporary file renamed over the target at the
-  end, so an interrupted run never leaves a half file that looks complete.
+  end, so an interrupted run never leaves a half file that looks complete;
+  `policy_engine.parquet.ParquetWriter` does the same, gathering chunks
+  into row groups of about 16 MB.
 - `run_batch` drives them: in-process for one worker, a local process pool
   for more (each worker loads the engine once, in its initializer), with a
   bounded window of chunks in flight, taken back in submission order.
@@ -52,7 +56,7 @@ from typing import IO, Any, Protocol
 from ._numbers import iso
 from ._output import AtomicOutput
 from .accounts import parse_json_account
-from .decision import canonical_json
+from .decision import Decision, canonical_json
 from .engine import Engine, load
 from .errors import PolicyEngineError, PolicyError, Problem
 from .model import PolicyRef
@@ -69,8 +73,9 @@ about 5 MB); a larger output comes back through the pipe instead.  Only the page
 ERROR_LINES_KEPT = 10
 """The summary names the first error lines, up to this many."""
 
-Row = bytes | str | Mapping[str, Any]
-"""One input row: a line of JSON text (bytes are UTF-8) or an account already parsed (Decimals, not floats)."""
+Row = bytes | str | Mapping[str, Any] | None
+"""One input row: a line of JSON text (bytes are UTF-8) or an account already parsed (Decimals, not floats);
+None is a null cell of a Parquet input (an error row)."""
 
 
 def _seconds(nanoseconds: int) -> str:
@@ -99,6 +104,9 @@ class BatchOptions:
     """Full decisions (True) or the outcome only (`to_json(trace=False)`)."""
     source: str = "<input>"
     """The input's name, cited by error rows."""
+    output_format: str = "jsonl"
+    """How `ChunkResult.output` is encoded: "jsonl" (JSON Lines) or "parquet" (an Arrow IPC stream of the
+    rows in `policy_engine.parquet.OUTPUT_SCHEMA`, which `ParquetWriter` writes)."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -108,8 +116,9 @@ class ChunkResult:
     first_line: int
     rows: int
     output: bytes | memoryview
-    """The output rows as UTF-8 JSON Lines, one per input row.  From a worker process this may be a view
-    of shared memory, valid only until `Writer.write` returns: a writer that keeps it must copy it."""
+    """The output rows, one per input row, encoded for `BatchOptions.output_format` (UTF-8 JSON Lines by
+    default).  From a worker process this may be a view of shared memory, valid only until `Writer.write`
+    returns: a writer that keeps it must copy it."""
     counts: Mapping[tuple[str, str], int]
     """Decisions by (account kind, status)."""
     error_lines: Sequence[int]
@@ -129,6 +138,87 @@ class EngineSpec:
         return load(*self.policies, decision_log=decision_log, products=self.products)
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RowError:
+    """An input row that gave no decision: its line (or row) number, what it names, and every problem."""
+
+    line: int
+    account_id: str | None
+    kind: str | None
+    problems: tuple[Problem, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The error row of JSON Lines output: `account` as a decision has it, and `error`."""
+        return {
+            "account": {"id": self.account_id, "kind": self.kind},
+            "error": {"line": self.line, "problems": [problem.to_dict() for problem in self.problems]},
+        }
+
+    def to_json(self) -> str:
+        return canonical_json(self.to_dict())
+
+
+class RowEncoder(Protocol):
+    """Takes a chunk's rows as they are decided, in order, and gives the chunk's output bytes.
+
+    Each row is encoded when it is decided, so a chunk never holds its decisions' objects, only their
+    encoded form (less memory, less work for the garbage collector).
+    """
+
+    def decision(self, decision: Decision) -> None: ...
+
+    def error(self, error: RowError) -> None: ...
+
+    def encoded(self) -> bytes: ...
+
+
+class JsonlRows:
+    """A chunk as JSON Lines: each decision's canonical bytes (`to_json_bytes`, not decoded and encoded
+    again), or its error row."""
+
+    def __init__(self, first_line: int, options: BatchOptions) -> None:
+        del first_line  # a line's number is its place in the file
+        self._trace = options.trace
+        self._lines: list[bytes] = []
+
+    def decision(self, decision: Decision) -> None:
+        self._lines.append(decision.to_json_bytes(trace=self._trace))
+
+    def error(self, error: RowError) -> None:
+        self._lines.append(error.to_json().encode())
+
+    def encoded(self) -> bytes:
+        return b"".join(self._lines)
+
+
+class _TextRows:
+    """The rows as JSON text, one string each (for `decide` and `decide_lines`)."""
+
+    def __init__(self, options: BatchOptions) -> None:
+        self._trace = options.trace
+        self.lines: list[str] = []
+
+    def decision(self, decision: Decision) -> None:
+        self.lines.append(decision.to_json(trace=self._trace))
+
+    def error(self, error: RowError) -> None:
+        self.lines.append(error.to_json())
+
+    def encoded(self) -> bytes:
+        return "".join(self.lines).encode()
+
+
+def _encoder(output_format: str) -> Callable[[int, BatchOptions], RowEncoder]:
+    """What makes a chunk's encoder (from its first line number and the options) for `output_format`."""
+    if output_format == "jsonl":
+        return JsonlRows
+    if output_format == "parquet":
+        from .parquet import ArrowRows  # noqa: PLC0415 - pyarrow is an optional extra, imported only for Parquet
+
+        return ArrowRows
+    raise ValueError(f"unknown output format {output_format!r}; expected jsonl or parquet")
+
+
 class ChunkDecider:
     """Decides chunks with one engine; a worker process holds one for its lifetime."""
 
@@ -137,6 +227,7 @@ class ChunkDecider:
         self.engine = engine
         self.options = options
         self._log_buffer = log_buffer
+        self._new_encoder = _encoder(options.output_format)
 
     @classmethod
     def load(cls, spec: EngineSpec, options: BatchOptions, *, log: bool = False) -> ChunkDecider:
@@ -144,7 +235,8 @@ class ChunkDecider:
         return cls(spec.load(decision_log=buffer), options, buffer)
 
     def __call__(self, chunk: Chunk) -> ChunkResult:
-        output, counts, error_lines = self.decide(chunk)
+        encoder = self._new_encoder(chunk.first_line, self.options)
+        counts, error_lines = self.decide_rows(chunk, encoder)
         log = ""
         if self._log_buffer is not None:
             log = self._log_buffer.getvalue()
@@ -153,7 +245,7 @@ class ChunkDecider:
         return ChunkResult(
             first_line=chunk.first_line,
             rows=len(chunk.rows),
-            output="".join(output).encode(),
+            output=encoder.encoded(),
             counts=counts,
             error_lines=error_lines,
             log=log,
@@ -161,10 +253,16 @@ class ChunkDecider:
         )
 
     def decide(self, chunk: Chunk) -> tuple[list[str], dict[tuple[str, str], int], list[int]]:
-        """The output rows (each ending in a newline), decisions by (kind, status), and the error lines."""
+        """The output rows as JSON text (each ending in a newline), decisions by (kind, status), the error lines."""
+        rows = _TextRows(self.options)
+        counts, error_lines = self.decide_rows(chunk, rows)
+        return rows.lines, counts, error_lines
+
+    def decide_rows(self, chunk: Chunk, encoder: RowEncoder) -> tuple[dict[tuple[str, str], int], list[int]]:
+        """Decide each row into `encoder`, in order; returns decisions by (kind, status) and the error lines."""
         evaluate = self.engine.evaluate
-        as_of, trace, source = self.options.as_of, self.options.trace, self.options.source
-        output: list[str] = []
+        as_of, source = self.options.as_of, self.options.source
+        add_decision, add_error = encoder.decision, encoder.error
         counts: dict[tuple[str, str], int] = {}
         error_lines: list[int] = []
         number = chunk.first_line
@@ -179,16 +277,16 @@ class ChunkDecider:
                 account = row if text is None else parse_json_account(text, source=source)
                 decision = evaluate(account, as_of, source=source)
             except (PolicyEngineError, UnicodeDecodeError, RecursionError) as error:
-                output.append(self._error_row(number, text, account, error))
+                add_error(self._row_error(number, text, account, error))
                 error_lines.append(number)
             else:
-                output.append(decision.to_json(trace=trace))
+                add_decision(decision)
                 key = (account["kind"], decision.outcome["status"])
                 counts[key] = counts.get(key, 0) + 1
             number += 1
-        return output, counts, error_lines
+        return counts, error_lines
 
-    def _error_row(self, number: int, text: str | None, account: Any, error: Exception) -> str:
+    def _row_error(self, number: int, text: str | None, account: Any, error: Exception) -> RowError:
         source = self.options.source
         if isinstance(error, UnicodeDecodeError):
             problems = [Problem(file=source, line=number, message="the line is not UTF-8 text")]
@@ -207,14 +305,11 @@ class ChunkDecider:
             ]
         named = account if isinstance(account, Mapping) else {}
         kind, account_id = named.get("kind"), named.get("account_id")
-        return canonical_json(
-            {
-                "account": {
-                    "id": account_id if isinstance(account_id, str) else None,
-                    "kind": kind if isinstance(kind, str) else None,
-                },
-                "error": {"line": number, "problems": [problem.to_dict() for problem in problems]},
-            }
+        return RowError(
+            line=number,
+            account_id=account_id if isinstance(account_id, str) else None,
+            kind=kind if isinstance(kind, str) else None,
+            problems=tuple(problems),
         )
 
 
@@ -578,8 +673,13 @@ def _take(
 
 
 @contextlib.contextmanager
-def progress_bar(stream: IO[str], *, total_bytes: int | None) -> Iterator[Callable[[ChunkResult], None] | None]:
-    """A tqdm bar on `stream` when it is a terminal (bytes read, rows decided), else None: no bar when piped."""
+def progress_bar(
+    stream: IO[str], *, total_bytes: int | None, total_rows: int | None = None
+) -> Iterator[Callable[[ChunkResult], None] | None]:
+    """A tqdm bar on `stream` when it is a terminal (bytes read, rows decided), else None: no bar when piped.
+
+    With `total_rows` (an input whose size in rows is known, as Parquet's), the bar counts rows instead.
+    """
     isatty = getattr(stream, "isatty", None)
     if isatty is None or not isatty():
         yield None
@@ -589,6 +689,14 @@ def progress_bar(stream: IO[str], *, total_bytes: int | None) -> Iterator[Callab
     class Bar(tqdm):  # type: ignore[type-arg]  # tqdm's type parameter is the iterable's item: none here
         monitor_interval = 0  # no monitor thread: worker processes can then be forked safely
 
+    if total_rows is not None:
+        with Bar(total=total_rows, unit=" rows", unit_scale=True, file=stream, desc="batch", leave=False) as bar:
+
+            def count_rows(result: ChunkResult) -> None:
+                bar.update(result.rows)
+
+            yield count_rows
+        return
     with Bar(
         total=total_bytes, unit="B", unit_scale=True, unit_divisor=1024, file=stream, desc="batch", leave=False
     ) as bar:
@@ -664,8 +772,11 @@ __all__ = [
     "ChunkResult",
     "EngineSpec",
     "JsonlReader",
+    "JsonlRows",
     "JsonlWriter",
     "Row",
+    "RowEncoder",
+    "RowError",
     "Summary",
     "Terminated",
     "Writer",

@@ -14,7 +14,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -484,14 +485,20 @@ def _at_least(minimum: int) -> Any:
 def _add_batch_commands(commands: Any, out: TextIO) -> None:
     """The `batch` and `population` subcommands."""
     batch = commands.add_parser(
-        "batch", help="decide every account of a JSON Lines file: one output row per line, in order", out=out
+        "batch", help="decide every account of a JSON Lines or Parquet input: one output row per row, in order", out=out
     )
-    batch.add_argument("input", metavar="INPUT", help="JSON Lines, one account per line, or - for standard input")
+    batch.add_argument(
+        "input",
+        metavar="INPUT",
+        help="JSON Lines, one account per line, or - for standard input; or Parquet, a file or a folder of part"
+        " files, the account's JSON in a column `account` (the extra `parquet`)",
+    )
     batch.add_argument(
         "--out",
         required=True,
         metavar="OUTPUT",
-        help="JSON Lines to write: per input line, its decision or an error row naming the line; written under"
+        help="JSON Lines to write (Parquet for a name ending in .parquet or .pq; a folder of Parquet part files"
+        " with --engine dask): per input line, its decision or an error row naming the line; written under"
         " a temporary name in the same folder and renamed at the end (an interrupted run leaves no file)",
     )
     batch.add_argument(
@@ -499,7 +506,8 @@ def _add_batch_commands(commands: Any, out: TextIO) -> None:
         type=_at_least(0),
         default=1,
         metavar="N",
-        help="local worker processes, each loading the policies once (default 1: in this process; 0: one per CPU)",
+        help="local worker processes, each loading the policies once (default 1: in this process; 0: one per CPU);"
+        " with --engine dask and no --scheduler, the local cluster's workers",
     )
     batch.add_argument(
         "--trace", choices=("full", "none"), default="full", help="full decisions, or the outcome without the trace"
@@ -532,6 +540,39 @@ def _add_batch_commands(commands: Any, out: TextIO) -> None:
     batch.add_argument(
         "--chunk-size", type=_at_least(1), default=1000, metavar="ROWS", help="rows per chunk (default 1000)"
     )
+    batch.add_argument(
+        "--input-format",
+        choices=("jsonl", "parquet"),
+        default=None,
+        help="default: parquet for a name ending in .parquet or .pq or a folder (of part files), else jsonl",
+    )
+    batch.add_argument(
+        "--output-format",
+        choices=("jsonl", "parquet"),
+        default=None,
+        help="default: parquet for a name ending in .parquet or .pq (always with --engine dask), else jsonl",
+    )
+    batch.add_argument(
+        "--engine",
+        choices=("local", "dask"),
+        default="local",
+        help="local: this process and --workers local processes; dask: a Dask cluster, Parquet in, a folder of"
+        " Parquet part files out (the optional extra `dask`)",
+    )
+    batch.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="ADDRESS",
+        help="with --engine dask: the scheduler to connect to (tcp://host:8786); default: a local cluster of"
+        " --workers processes",
+    )
+    batch.add_argument(
+        "--partition-rows",
+        type=_at_least(1),
+        default=100_000,
+        metavar="ROWS",
+        help="with --engine dask: rows per task and per output part, at least (whole row groups)",
+    )
 
     population = commands.add_parser(
         "population", help="write synthetic accounts as JSON Lines, the same for the same seed", out=out
@@ -546,7 +587,11 @@ def _add_batch_commands(commands: Any, out: TextIO) -> None:
     population.add_argument("--count", type=_at_least(0), required=True, metavar="N", help="accounts to write")
     population.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (default 0)")
     population.add_argument(
-        "--out", default="-", metavar="PATH", help="file to write (renamed into place at the end), or - for stdout"
+        "--out",
+        default="-",
+        metavar="PATH",
+        help="file to write (renamed into place at the end), or - for stdout; a name ending in .parquet or .pq"
+        " writes Parquet batch input (columns account_id, kind, account: the JSON text), with the extra `parquet`",
     )
     population.add_argument(
         "--as-of",
@@ -558,20 +603,50 @@ def _add_batch_commands(commands: Any, out: TextIO) -> None:
     _policies_option(population)
 
 
-def _batch(args: argparse.Namespace, stdin: TextIO, stdout: TextIO, stderr: TextIO) -> int:
-    from contextlib import ExitStack  # noqa: PLC0415 - only this command needs it
+def _batch_format(given: str | None, path: str) -> str:
+    """The format asked for, else the one the name says: Parquet for .parquet/.pq or a folder."""
+    if given is not None:
+        return given
+    suffix = Path(path).suffix.lower()
+    return "parquet" if suffix in (".parquet", ".pq") or (path != "-" and Path(path).is_dir()) else "jsonl"
 
-    from .batch import (  # noqa: PLC0415 - only this command needs it (and its process pool)
-        BatchOptions,
-        EngineSpec,
-        JsonlReader,
-        JsonlWriter,
-        Terminated,
-        progress_bar,
-        run_batch,
-        sigterm_raises,
-        worker_count,
-    )
+
+def _batch_reader(args: argparse.Namespace, input_format: str, stdin: TextIO, stack: ExitStack) -> Any:
+    """The batch's reader: Parquet (a file or a folder of parts), or JSON Lines from a file or stdin."""
+    if input_format == "parquet":
+        from .parquet import ParquetReader  # noqa: PLC0415 - pyarrow is an optional extra
+
+        return ParquetReader(args.input, chunk_size=args.chunk_size)
+    from .batch import JsonlReader  # noqa: PLC0415 - only this command needs it
+
+    if args.input == "-":
+        return JsonlReader(getattr(stdin, "buffer", stdin), chunk_size=args.chunk_size)  # bytes when stdin has them
+    try:
+        stream = Path(args.input).open("rb")  # noqa: SIM115 - closed by the caller's ExitStack, after the run
+    except OSError as error:
+        raise AccountError([Problem(file=args.input, message=f"cannot read the accounts: {error.strerror}")]) from error
+    stack.callback(stream.close)
+    return JsonlReader(stream, chunk_size=args.chunk_size)
+
+
+def _batch_writer(out: str, output_format: str) -> Any:
+    if output_format == "parquet":
+        from .parquet import ParquetWriter  # noqa: PLC0415 - pyarrow is an optional extra
+
+        return ParquetWriter(out)
+    from .batch import JsonlWriter  # noqa: PLC0415 - only this command needs it
+
+    return JsonlWriter(out)
+
+
+def _missing_extra(missing: ImportError, where: str) -> _InputError:
+    """A `MissingExtra` as the problem the command reports: the extra to install, at the file that needs it."""
+    return _InputError([Problem(file=where, message=str(missing))])
+
+
+def _batch(args: argparse.Namespace, stdin: TextIO, stdout: TextIO, stderr: TextIO) -> int:
+    from ._extras import MissingExtra  # noqa: PLC0415 - only this command needs it
+    from .batch import BatchOptions, EngineSpec, run_batch, worker_count  # noqa: PLC0415 - only this command
     from .clock import resolve_instant  # noqa: PLC0415 - only this command needs it
 
     if args.out == "-":
@@ -585,16 +660,23 @@ def _batch(args: argparse.Namespace, stdin: TextIO, stdout: TextIO, stderr: Text
             ]
         )
     source = STDIN_NAME if args.input == "-" else args.input
-    options = BatchOptions(as_of=resolve_instant(args.as_of), trace=args.trace == "full", source=source)
+    input_format = _batch_format(args.input_format, args.input)
+    output_format = "parquet" if args.engine == "dask" else _batch_format(args.output_format, args.out)
+    _check_batch_formats(args, input_format)
+    options = BatchOptions(
+        as_of=resolve_instant(args.as_of), trace=args.trace == "full", source=source, output_format=output_format
+    )
+    spec = EngineSpec(policies=tuple(_policy_paths(args)))
+    if args.engine == "dask":
+        try:
+            return _batch_on_dask(args, options, spec, stdout, stderr)
+        except MissingExtra as missing:
+            raise _missing_extra(missing, "--engine dask") from None
     with ExitStack() as stack:
         try:
-            stream: Any = (
-                getattr(stdin, "buffer", stdin)  # bytes when stdin has them: no decoding before the workers
-                if args.input == "-"
-                else stack.enter_context(Path(args.input).open("rb"))
-            )
-        except OSError as error:
-            raise AccountError([Problem(file=source, message=f"cannot read the accounts: {error.strerror}")]) from error
+            reader = _batch_reader(args, input_format, stdin, stack)
+        except MissingExtra as missing:
+            raise _missing_extra(missing, args.input) from None
         try:
             log = (
                 stderr  # --log-file -
@@ -606,28 +688,65 @@ def _batch(args: argparse.Namespace, stdin: TextIO, stdout: TextIO, stderr: Text
         except OSError as error:
             raise _open_error("--log-file", args.log_file, error) from error
         try:
-            writer = JsonlWriter(args.out)
+            writer = _batch_writer(args.out, output_format)
+        except MissingExtra as missing:
+            raise _missing_extra(missing, args.out) from None
         except OSError as error:
             print(f"policy-engine: --out {args.out}: {error.strerror}", file=stderr)
             return EXIT_INPUT
-        reader = JsonlReader(stream, chunk_size=args.chunk_size)
-        try:
-            with sigterm_raises(), progress_bar(stderr, total_bytes=reader.total_bytes) as on_chunk:
-                summary = run_batch(
-                    reader,
-                    writer,
-                    options=options,
-                    spec=EngineSpec(policies=tuple(_policy_paths(args))),
-                    workers=worker_count(args.workers),
-                    decision_log=log,
-                    on_chunk=on_chunk,
-                )
-        except (KeyboardInterrupt, Terminated) as stop:
-            print(f"policy-engine: batch interrupted; {args.out} was not written", file=stderr)
-            return EXIT_INTERRUPTED if isinstance(stop, KeyboardInterrupt) else EXIT_TERMINATED
-        except OSError as error:
-            print(f"policy-engine: batch: {error}; {args.out} was not written", file=stderr)
-            return EXIT_INPUT
+        return _report_batch(
+            args,
+            lambda on_chunk: run_batch(
+                reader,
+                writer,
+                options=options,
+                spec=spec,
+                workers=worker_count(args.workers),
+                decision_log=log,
+                on_chunk=on_chunk,
+            ),
+            total_bytes=reader.total_bytes,
+            total_rows=getattr(reader, "total_rows", None),
+            stdout=stdout,
+            stderr=stderr,
+        )
+
+
+def _check_batch_formats(args: argparse.Namespace, input_format: str) -> None:
+    """What the engine and formats asked for can be done: every problem at once."""
+    problems = []
+    if args.engine == "dask" and "jsonl" in (input_format, args.output_format):
+        problems.append(Problem(file="--engine", message="expected Parquet with --engine dask, got jsonl"))
+    if args.engine == "dask" and args.log_file:
+        problems.append(Problem(file="--log-file", message="not kept with --engine dask; leave it out"))
+    if args.input == "-" and input_format == "parquet":
+        problems.append(Problem(file=STDIN_NAME, message="Parquet cannot be read from standard input; name the file"))
+    if problems:
+        raise _InputError(problems)
+
+
+def _report_batch(
+    args: argparse.Namespace,
+    run: Callable[[Any], Any],
+    *,
+    total_bytes: int | None,
+    total_rows: int | None,
+    stdout: TextIO,
+    stderr: TextIO,
+) -> int:
+    """Run a batch (`run` takes the progress callback and returns the `Summary`) and report it: the
+    summary and the exit code, or why nothing was written."""
+    from .batch import Terminated, progress_bar, sigterm_raises  # noqa: PLC0415 - only this command needs it
+
+    try:
+        with sigterm_raises(), progress_bar(stderr, total_bytes=total_bytes, total_rows=total_rows) as on_chunk:
+            summary = run(on_chunk)
+    except (KeyboardInterrupt, Terminated) as stop:
+        print(f"policy-engine: batch interrupted; {args.out} was not written", file=stderr)
+        return EXIT_INTERRUPTED if isinstance(stop, KeyboardInterrupt) else EXIT_TERMINATED
+    except OSError as error:
+        print(f"policy-engine: batch: {error}; {args.out} was not written", file=stderr)
+        return EXIT_INPUT
     if args.summary == "json":
         stdout.write(canonical_json(summary.to_dict()))
     else:
@@ -635,6 +754,30 @@ def _batch(args: argparse.Namespace, stdin: TextIO, stdout: TextIO, stderr: Text
     if args.fail_on_error and summary.errors:
         return EXIT_INPUT
     return _failed_check(args.fail_on, summary.by_status, stderr)
+
+
+def _batch_on_dask(args: argparse.Namespace, options: Any, spec: Any, stdout: TextIO, stderr: TextIO) -> int:
+    from .batch import worker_count  # noqa: PLC0415 - only this command needs it
+    from .dask_batch import run_on_dask  # noqa: PLC0415 - dask is an optional extra
+
+    return _report_batch(
+        args,
+        lambda on_part: run_on_dask(
+            args.input,
+            args.out,
+            options=options,
+            spec=spec,
+            scheduler=args.scheduler,
+            workers=worker_count(args.workers),
+            partition_rows=args.partition_rows,
+            chunk_size=args.chunk_size,
+            on_part=on_part,
+        ),
+        total_bytes=None,
+        total_rows=None,
+        stdout=stdout,
+        stderr=stderr,
+    )
 
 
 def _population(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
@@ -651,6 +794,18 @@ def _population(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int
     if args.out == "-":
         while chunk := "".join(islice(lines, 1000)):
             stdout.write(chunk)
+    elif _batch_format(None, args.out) == "parquet":
+        from ._extras import MissingExtra  # noqa: PLC0415 - only this branch needs it
+
+        try:
+            from .parquet import write_accounts  # noqa: PLC0415 - pyarrow is an optional extra
+        except MissingExtra as missing:
+            raise _missing_extra(missing, args.out) from None
+        try:
+            write_accounts(args.out, lines)
+        except OSError as error:
+            print(f"policy-engine: --out {args.out}: {error.strerror}", file=stderr)
+            return EXIT_INPUT
     else:
         try:
             output = AtomicOutput(args.out)
