@@ -50,7 +50,7 @@ def test_misspelled_key_gets_a_suggestion(tmp_path: Path, monkeypatch: pytest.Mo
     assert problems == [
         f"{FILE}:{line - 2}:9: $.modes.isolated.leverages[0]: missing required key `liquidation`",
         f"{FILE}:{line}:9: $.modes.isolated.leverages[0].liquidaton: unknown key; allowed keys: leverage,"
-        " liquidation, margin_call; did you mean `liquidation`?",
+        " liquidation, margin_call, recovery; did you mean `liquidation`?",
     ]
 
 

@@ -22,6 +22,18 @@ as paid in full (the seed's 9.09090909 BTC "covers the 400,000 USDC
 liability"): a shortfall of less than one unit of precision is reported as
 `rounding_difference`, a surplus is cash returned with the rest.
 
+Recovery level.  When the rules set one (`recovery_level`, with its YAML
+line), regular liquidation stops early: the debt sale is the smallest quantity
+of the current liquid asset, in whole units of its precision, after which,
+with the fee paid as above, the margin level, unrounded, is at or above the
+level (so the reported level, rounded as the policy compares it, is too).
+With mark = execution price and a fee fixed at the start that is the quantity
+for X = (R x D - A + fee) / (R - 1) of debt, rounded up; the plan finds it by
+bisection over whole units, so one unit less would leave the level below R.
+An asset that cannot reach it is sold whole and the next is tried; when no
+liquid asset can, the plan goes on as without a recovery level (takeover, full
+repayment).  Once it stops, illiquid collateral and the debt left stay.
+
 Liabilities are pooled by value (prices are in one quote currency); the plan
 does not say which of several liabilities each sale repaid.
 """
@@ -30,7 +42,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_CEILING, Decimal
 from typing import Any
 
 from ..frozen import FrozenDict
@@ -57,6 +69,10 @@ class PlanRules:
     fee_rate: Decimal
     fee_base: str
     margin_level_rounding: Rounding
+    recovery_level: Decimal | None = None
+    """Regular liquidation stops once the margin level is back at or above it; None: full repayment."""
+    recovery_source: str | None = None
+    """`file:line` of the recovery level."""
 
 
 class _Ledger:
@@ -138,6 +154,56 @@ class _Ledger:
             self.record(event="regular_sale", **sale, debt_after=self.debt, margin_level_after=self.margin_level())
         return amount
 
+    def fee_for(self, start_debt: Decimal, liquidated_for_debt: Decimal) -> Decimal:
+        base_value = start_debt if self.rules.fee_base == "liabilities" else liquidated_for_debt
+        return self.rules.fee_rate * base_value
+
+    def recovers(self, h: Holding, quantity: Decimal, start_debt: Decimal, recovery: Decimal) -> tuple[bool, bool]:
+        """Selling `quantity` of `h` for the debt, then the fee as `plan` pays it (cash, then `h`):
+        whether the margin level is then >= `recovery`, and whether `h` holds enough for both."""
+        proceeds = quantity * h.execution_price
+        debt = self.debt - proceeds
+        fee = self.fee_for(start_debt, self.liquidated_for_debt + proceeds)
+        from_cash = min(self.cash, fee)
+        fee_quantity = h.quantity_rounding.apply((fee - from_cash) / h.execution_price)
+        surplus = max(fee_quantity * h.execution_price - (fee - from_cash), ZERO)
+        left = self.left[h.asset] - quantity - fee_quantity
+        value = sum((self.left[u.asset] * u.price for u in self.unique() if u.asset != h.asset), ZERO)
+        value += left * h.price + self.cash - from_cash + surplus
+        return value >= recovery * debt, left >= 0  # unrounded: the reported (rounded) level is then >= too
+
+    def sell_part(self, amount: Decimal, part: Decimal) -> Decimal:
+        """Sell liquid collateral for `part` of the unpaid debt `amount`; return what is still unpaid."""
+        return amount - part + self.sell_liquid(part, "debt")
+
+    def sell_to_recover(self, start_debt: Decimal, recovery: Decimal) -> tuple[Decimal, bool]:
+        """Regular sales for the debt that stop at the recovery level; return what is unpaid and whether it stopped."""
+        amount = start_debt
+        for h in self.holdings:
+            available = self.left[h.asset]
+            if amount <= 0:
+                break
+            if not h.liquid or available <= 0:
+                continue
+            unit = h.quantity_rounding.quantum
+            # whole units that leave some debt: the level is defined and rises with each unit sold
+            units_below_debt = (self.debt / (unit * h.execution_price)).to_integral_value(rounding=ROUND_CEILING)
+            high = min(int(available / unit), int(units_below_debt) - 1)
+            if high >= 0 and self.recovers(h, high * unit, start_debt, recovery)[0]:
+                low = -1  # low fails (or is no quantity), high recovers
+                while high - low > 1:
+                    middle = (low + high) // 2
+                    if self.recovers(h, middle * unit, start_debt, recovery)[0]:
+                        high = middle
+                    else:
+                        low = middle
+                if self.recovers(h, high * unit, start_debt, recovery)[1]:
+                    if high > 0:
+                        amount = self.sell_part(amount, high * unit * h.execution_price)
+                    return amount, True
+            amount = self.sell_part(amount, min(amount, available * h.execution_price))
+        return amount, False
+
     def pay_from_cash(self, amount: Decimal) -> Decimal:
         """Pay what cash can of `amount` (a fee), takeover cash first, then sales' surplus; return what is unpaid."""
         for source, held in (("takeover_cash", self.takeover_cash), ("sale_surplus", self.cash - self.takeover_cash)):
@@ -190,8 +256,12 @@ def plan(
 ) -> Mapping[str, Any]:
     """The liquidation plan for an account whose debt (value) is `debt`, read-only as it is built."""
     ledger = _Ledger(holdings, debt, rules)
-    unpaid_debt = ledger.sell_liquid(debt, "debt")
-    if unpaid_debt > 0:
+    recovered = False
+    if rules.recovery_level is None:
+        unpaid_debt = ledger.sell_liquid(debt, "debt")
+    else:
+        unpaid_debt, recovered = ledger.sell_to_recover(debt, rules.recovery_level)
+    if unpaid_debt > 0 and not recovered:
         ledger.take_over()
     base_value = debt if rules.fee_base == "liabilities" else ledger.liquidated_for_debt
     fee = rules.fee_rate * base_value
@@ -200,6 +270,14 @@ def plan(
     if fee_left > 0:
         ledger.take_over()
         fee_left = ledger.pay_from_cash(fee_left)
+    stopped_at = ledger.margin_level() if recovered else None
+    if recovered:
+        ledger.record(
+            event="recovered",
+            margin_level=stopped_at,
+            recovery_level=rules.recovery_level,
+            source=rules.recovery_source,
+        )
     left = {h.asset: ledger.left[h.asset] for h in ledger.unique() if ledger.left[h.asset] > 0}
     cash_returned = ZERO
     if ledger.cash > 0:
@@ -217,6 +295,9 @@ def plan(
     else:
         method = "none"  # nothing to sell
     ledger.record(event="return", returned=returned)
+    recovery: dict[str, Any] = {}
+    if rules.recovery_level is not None:  # without one the plan is as it always was
+        recovery = {"recovery_level": rules.recovery_level, "recovered": recovered, "stopped_at": stopped_at}
     return FrozenDict(
         {
             "method": method,
@@ -235,5 +316,6 @@ def plan(
             "rounding_difference": ledger.rounding_difference,
             "returned": returned,
             "steps": tuple(ledger.events),
+            **recovery,
         }
     )

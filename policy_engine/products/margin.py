@@ -82,6 +82,8 @@ class Tier:
     fee_base: str
     thresholds: Mapping[str, Decimal]
     """The outcome's `thresholds`, built once."""
+    recovery: Parameter | None = None
+    """Where regular liquidation stops (published, optional): None sells until the debt is repaid."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -303,6 +305,8 @@ class CompiledMarginPolicy:
             fee_rate=tier.values["fee_rate"],
             fee_base=tier.fee_base,
             margin_level_rounding=self.margin_level.rounding,
+            recovery_level=None if tier.recovery is None else tier.recovery.value,
+            recovery_source=None if tier.recovery is None else tier.recovery.source,
         )
         plan_holdings = [
             Holding(
@@ -354,7 +358,14 @@ def _compile_modes(
                         f"expected a margin call level greater than the liquidation level ({liquidation}), got {call}",
                     )
                 )
-            for key in ("margin_call", "liquidation"):
+            if "recovery" in row and not row["recovery"] > call:
+                problems.append(
+                    document.problem(
+                        (*path, "recovery"),
+                        f"expected a recovery level greater than the margin call level ({call}), got {row['recovery']}",
+                    )
+                )
+            for key in ("margin_call", "liquidation", "recovery")[: 3 if "recovery" in row else 2]:
                 problem = places_problem(document, (*path, key), margin_level_rounding, "margin levels")
                 if problem is not None:
                     problems.append(problem)
@@ -369,7 +380,10 @@ def _compile_modes(
             }
             values = {"margin_call_level": call, "liquidation_level": liquidation, "fee_rate": fee_rate.value}
             thresholds = FrozenDict({"margin_call": call, "liquidation": liquidation})
-            tiers[leverage] = Tier(values=values, provenance=provenance, fee_base=fee_base.value, thresholds=thresholds)
+            recovery = document.parameter("recovery_level", (*path, "recovery")) if "recovery" in row else None
+            tiers[leverage] = Tier(
+                values=values, provenance=provenance, fee_base=fee_base.value, thresholds=thresholds, recovery=recovery
+            )
         modes[mode_name] = Mode(tiers=tiers)
     return modes, problems
 
@@ -607,11 +621,18 @@ def explain_sections(decision: Mapping[str, Any]) -> list[str]:
             lines.append(f"  repay {event['debt_repaid']}; cash left {event['cash_after']}")
         elif name == "fee":
             lines.append(f"  fee {event['value']} paid from takeover cash; cash left {event['cash_after']}")
+        elif name == "recovered":
+            lines.append(
+                f"  stopped: margin level {event['margin_level']} is at or above the recovery level"
+                f" {event['recovery_level']} ({event['source']})"
+            )
     unpaid = f" (unpaid {plan['fee_unpaid']})" if Decimal(plan["fee_unpaid"]) != 0 else ""
     lines.append(
         f"  fee: {plan['fee_rate']} x {plan['fee_base']} {plan['fee_base_value']} = {plan['fee_value']}{unpaid}"
     )
-    if Decimal(plan["debt_remaining"]) != 0:
+    if plan.get("recovered"):
+        lines.append(f"  debt left in the account: {plan['debt_remaining']}")
+    elif Decimal(plan["debt_remaining"]) != 0:
         lines.append(f"  debt not covered: {plan['debt_remaining']}")
     returned = ", ".join(f"{item['quantity']} {item['asset']}" for item in plan["returned"]) or "nothing"
     lines.append(f"  returned to the user: {returned}")
