@@ -141,7 +141,7 @@ def main() -> None:
     mismatches = sum(engine.evaluate(a).status != reference(a)[0] for a in accounts)
     calm = [a for a in accounts if reference(a)[0] != "liquidation"]
     liquidating = [a for a in accounts if reference(a)[0] == "liquidation"]
-    check = engine._checks["spot-margin"]
+    check = engine._readers["spot-margin"].check
     jsonschema_validator: Any = validator_for(engine.products["spot-margin"].account_schema)
 
     rows: list[tuple[str, float, float]] = []

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from decimal import Decimal
-from types import MappingProxyType
 from typing import Any
 
 from ._numbers import MAX_MAGNITUDE, in_range
 from .errors import AccountError, JsonPath, Problem, format_json_path
+from .frozen import FrozenDict
 from .loader import parse_yaml
 
 
@@ -63,8 +63,8 @@ def parse_account(text: str, *, source: str, yaml: bool | None = None) -> Any:
     return document.data
 
 
-class _Refused(Exception):
-    """Raised by the fast walk; the slow walk then finds every problem with its path."""
+class Refused(Exception):
+    """Raised by `freeze_value`; the slow walk then finds every problem with its path."""
 
 
 def freeze_account(account: Mapping[str, Any], *, source: str) -> Mapping[str, Any]:
@@ -74,33 +74,35 @@ def freeze_account(account: Mapping[str, Any], *, source: str) -> Mapping[str, A
     cannot change what a decision says it decided on.
     """
     try:
-        frozen: Mapping[str, Any] = _freeze(account)
-    except _Refused:
+        frozen: Mapping[str, Any] = freeze_value(account)
+    except Refused:
         problems: list[Problem] = []
         _problems(account, (), source, problems)
         raise AccountError(problems) from None
     return frozen
 
 
-def _freeze(value: Any) -> Any:
+def freeze_value(value: Any) -> Any:
+    """`value` read-only: maps as `FrozenDict`, lists as tuples, scalars as they are; `Refused` on a float,
+    a number beyond 1e60, a non-finite Decimal or anything that is not a JSON value (a str subclass, say)."""
     kind = type(value)
     if kind is str or kind is bool or value is None:
         return value
     if kind is dict:
-        return MappingProxyType({key: _freeze(item) for key, item in value.items()})
+        return FrozenDict({key: freeze_value(item) for key, item in value.items()})
     if kind is list or kind is tuple:
-        return tuple([_freeze(item) for item in value])
+        return tuple([freeze_value(item) for item in value])
     if kind is Decimal:
         if not value.is_finite() or (value and abs(value.adjusted()) > MAX_MAGNITUDE):
-            raise _Refused
+            raise Refused
         return value
     if kind is int:
         if abs(value) >= _MAX_INT:
-            raise _Refused
+            raise Refused
         return value
     if isinstance(value, Mapping):
-        return MappingProxyType({key: _freeze(item) for key, item in value.items()})
-    raise _Refused
+        return FrozenDict({key: freeze_value(item) for key, item in value.items()})
+    raise Refused
 
 
 _MAX_INT = 10 ** (MAX_MAGNITUDE + 1)
@@ -112,6 +114,10 @@ def _problems(value: Any, path: JsonPath, source: str, problems: list[Problem]) 
         for key, item in value.items():
             _problems(item, (*path, key), source, problems)
     elif isinstance(value, list | tuple):
+        if type(value) not in (list, tuple):  # a subclass may carry state: `freeze_value` refuses it
+            problems.append(
+                Problem(file=source, json_path=where, message=f"expected a JSON array, got a {type(value).__name__}")
+            )
         for index, item in enumerate(value):
             _problems(item, (*path, index), source, problems)
     elif isinstance(value, float):
@@ -130,7 +136,10 @@ def _problems(value: Any, path: JsonPath, source: str, problems: list[Problem]) 
                 message=f"number out of range: {Decimal(value):.3e} (at most 1e{MAX_MAGNITUDE} in size)",
             )
         )
-    elif not (value is None or isinstance(value, str | bool | int | Decimal)):
+    elif type(value) not in _JSON_SCALARS:  # exact types: a str or Decimal subclass is refused by `freeze_value`
         problems.append(
             Problem(file=source, json_path=where, message=f"expected a JSON value, got a {type(value).__name__}")
         )
+
+
+_JSON_SCALARS = (str, bool, int, Decimal, type(None))

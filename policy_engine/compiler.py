@@ -112,7 +112,8 @@ class RoundedRatio:
         """Set `<name>_raw` and `<name>` in `env`, record the step, and return the raw ratio."""
         raw = numerator / denominator
         env[self.raw_name] = raw
-        env[self.name] = compared = self.rounding.apply(raw)
+        rounding = self.rounding
+        env[self.name] = compared = rounding.context.quantize(raw, rounding.quantum)
         steps.append((self.spec, (raw, compared)))
         return raw
 

@@ -7,13 +7,12 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal
-from types import MappingProxyType
 from typing import Any
 
 import orjson
 
-from ._plain import to_plain
+from ._plain import COMPACT, native, to_plain
+from .frozen import slot_setters
 from .model import PolicyRef
 from .trace import Trace
 
@@ -24,19 +23,7 @@ def canonical_json(value: Any, *, indent: int | None = None) -> str:
     return json.dumps(to_plain(value), sort_keys=True, indent=indent, separators=separators, ensure_ascii=False) + "\n"
 
 
-def _native(value: Any) -> Any:
-    """What orjson cannot write itself, in the form `to_plain` gives it: Decimal as text, a read-only map as a dict."""
-    kind = type(value)
-    if kind is Decimal or isinstance(value, Decimal):
-        # str() is five times cheaper than format(); it differs only where it would write an exponent
-        text = str(value)
-        return text if "E" not in text else format(value, "f")
-    if kind is MappingProxyType or isinstance(value, Mapping):
-        return dict(value)
-    raise TypeError(f"cannot serialise {type(value).__name__} in a decision")
-
-
-_COMPACT = orjson.OPT_SORT_KEYS | orjson.OPT_UTC_Z
+_COMPACT = COMPACT
 _REFERENCE_WRITES = ("64-bit", "key must be str")
 """What orjson refuses and the reference writes: integers beyond 64 bits, keys that are not strings."""
 _INDENTED = _COMPACT | orjson.OPT_INDENT_2
@@ -53,9 +40,9 @@ def fast_canonical_json(value: Any, *, indent: int | None = None) -> bytes:
     string) is written by the reference instead.
     """
     try:
-        return orjson.dumps(value, default=_native, option=_INDENTED if indent else _COMPACT) + b"\n"
+        return orjson.dumps(value, default=native, option=_INDENTED if indent else _COMPACT) + b"\n"
     except orjson.JSONEncodeError as error:
-        if isinstance(error.__cause__, TypeError):  # raised by `_native`: a value no decision may hold
+        if isinstance(error.__cause__, TypeError):  # raised by `native`: a value no decision may hold
             raise error.__cause__ from None
         if any(reason in str(error) for reason in _REFERENCE_WRITES):
             return canonical_json(value, indent=indent).encode()
@@ -91,6 +78,27 @@ class Decision:
     """The named operations applied to the account before evaluating, as (name, value)."""
     _digest: list[str] = field(default_factory=list, init=False, repr=False, compare=False)
     """The input digest once computed (a decision is immutable, so it never changes)."""
+
+    def __init__(
+        self,
+        *,
+        outcome: Mapping[str, Any],
+        trace: Trace,
+        policy: PolicyRef,
+        account: Mapping[str, Any],
+        as_of: datetime,
+        related: tuple[PolicyRef, ...] = (),
+        operations: tuple[tuple[str, Any], ...] = (),
+    ) -> None:
+        # the dataclass's own __init__, without `object.__setattr__` per field (see `slot_setters`)
+        _set_outcome(self, outcome)
+        _set_trace(self, trace)
+        _set_policy(self, policy)
+        _set_account(self, account)
+        _set_as_of(self, as_of)
+        _set_related(self, related)
+        _set_operations(self, operations)
+        _set_digest(self, [])
 
     @property
     def status(self) -> str:
@@ -128,8 +136,36 @@ class Decision:
 
     def to_json_bytes(self, *, indent: int | None = None, trace: bool = True) -> bytes:
         """`to_json()` as UTF-8 bytes, for writers that take bytes (no decode and encode again)."""
-        return fast_canonical_json(self._raw(trace=trace), indent=indent)
+        if indent:
+            return fast_canonical_json(self._raw(trace=trace), indent=indent)
+        try:
+            return self._compact(trace=trace)
+        except (orjson.JSONEncodeError, TypeError, ValueError):
+            # a value orjson refuses (an integer beyond 64 bits, say): the general path writes it, or says why not
+            return fast_canonical_json(self._raw(trace=trace))
+
+    def _compact(self, *, trace: bool) -> bytes:
+        """The compact canonical bytes, from parts written once: the policy's JSON at load, the trace's steps
+        from the pieces of text each step fixed at load (`StepSpec.render_json`)."""
+        account = self.account
+        raw: dict[str, Any] = {
+            "account": {"kind": account.get("kind"), "id": account.get("account_id")},
+            "as_of": self.as_of,
+            "input_sha256": self.input_sha256,
+            "operations": [{"name": name, "value": value} for name, value in self.operations],
+            "outcome": self.outcome,
+            "policy": orjson.Fragment(self.policy.json),
+            "related_policies": [orjson.Fragment(ref.json) for ref in self.related],
+        }
+        if trace:
+            raw["trace"] = orjson.Fragment(self.trace.json_text())
+        return orjson.dumps(raw, default=native, option=_COMPACT) + b"\n"
 
     def to_json(self, *, indent: int | None = None, trace: bool = True) -> str:
         """Canonical JSON: sorted keys, fixed separators, a trailing newline; byte-identical for equal decisions."""
         return self.to_json_bytes(indent=indent, trace=trace).decode()
+
+
+_set_outcome, _set_trace, _set_policy, _set_account, _set_as_of, _set_related, _set_operations, _set_digest = (
+    slot_setters(Decision, "outcome", "trace", "policy", "account", "as_of", "related", "operations", "_digest")
+)

@@ -13,6 +13,14 @@ Choices beyond YAML 1.1 (each reported as a problem, never guessed):
   and times stay strings;
 - duplicate keys, non-string keys, merge keys (`<<`) and explicit non-core tags
   are refused; aliases may expand to at most `max_alias_nodes` nodes in all.
+
+Composing is the slow part of reading YAML in pure Python (two thirds of a
+policy load), so a document is first composed by libyaml (PyYAML's `CParser`),
+with the same resolver table and therefore the same tags, values and line and
+column marks.  Only a document that comes through that path with no problem
+at all is taken from it: when libyaml is missing, or reports anything, or the
+built document has a problem, the pure-Python path reads the text again, so
+every message is exactly the one it gives (the tests compare both paths).
 """
 
 from __future__ import annotations
@@ -38,6 +46,13 @@ class _Loader(yaml.SafeLoader):
     """A safe loader with our own scalar resolution table (see module docstring)."""
 
     yaml_implicit_resolvers: dict[Any, Any] = {}  # noqa: RUF012 - PyYAML's own class-level table
+
+
+_WITH_LIBYAML: bool = getattr(yaml, "__with_libyaml__", False)
+"""Whether PyYAML was built with libyaml; without it the pure-Python path reads everything."""
+_LIBYAML_DIFFERS = re.compile("[\t\ufeff]|^%", re.MULTILINE)
+"""What libyaml reads differently (a tab after `key:`, a BOM inside a line, a `%YAML 1.2#` directive):
+texts with any of them skip libyaml."""
 
 
 def _resolver(tag: str, pattern: str, first: list[str]) -> None:
@@ -205,6 +220,17 @@ def parse_yaml(
     text: str, *, file: str, max_alias_nodes: int = DEFAULT_MAX_ALIAS_NODES
 ) -> tuple[YamlDocument | None, list[Problem]]:
     """Parse one YAML document; return it with no problems, or None with all problems found."""
+    if _WITH_LIBYAML and not _LIBYAML_DIFFERS.search(text):
+        document = _parse_with_libyaml(text, file=file, max_alias_nodes=max_alias_nodes)
+        if document is not None:
+            return document, []
+    return parse_yaml_in_python(text, file=file, max_alias_nodes=max_alias_nodes)
+
+
+def parse_yaml_in_python(
+    text: str, *, file: str, max_alias_nodes: int = DEFAULT_MAX_ALIAS_NODES
+) -> tuple[YamlDocument | None, list[Problem]]:
+    """`parse_yaml` with PyYAML's pure-Python composer: the path that words every problem."""
     loader = None
     try:
         loader = _Loader(text)
@@ -231,3 +257,51 @@ def parse_yaml(
     if builder.problems:
         return None, builder.problems
     return YamlDocument(data, builder.marks, builder.key_marks), []
+
+
+def _parse_with_libyaml(text: str, *, file: str, max_alias_nodes: int) -> YamlDocument | None:
+    """The document composed by libyaml, or None when that path meets any problem (the pure path then reports it)."""
+    loader = None
+    try:
+        loader = yaml.CBaseLoader(text)
+        loader.yaml_implicit_resolvers = _Loader.yaml_implicit_resolvers  # the same tags for the same scalars
+        node = loader.get_single_node()
+    except Exception:  # whatever libyaml refuses, the pure path refuses with today's message
+        return None
+    finally:
+        if loader is not None:
+            loader.dispose()
+    if node is None or _composed_differently(node):
+        return None
+    builder = _Builder(file, max_alias_nodes)
+    data = builder.build(node, ())
+    if builder.problems:
+        return None
+    return YamlDocument(data, builder.marks, builder.key_marks)
+
+
+def _composed_differently(root: yaml.Node) -> bool:
+    """Whether the tree has a node where libyaml's grammar or marks differ from the pure path's.
+
+    Found by comparing both on mutated policy texts (tests/test_loader_libyaml.py):
+    an empty plain scalar (a missing value) is marked at the next token by
+    libyaml; block scalar headers and plain scalars inside flow collections
+    are read more leniently (`|#`, `[a?b]`).  Such documents take the pure path.
+    """
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    seen: set[int] = set()
+    while stack:
+        node, in_flow = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.ScalarNode):
+            plain = not node.style  # libyaml's style for a plain scalar is "" (the pure path's is None)
+            if node.style in ("|", ">") or (plain and (not node.value or (in_flow and "?" in node.value))):
+                return True
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend((item, in_flow or bool(node.flow_style)) for item in node.value)
+        elif isinstance(node, yaml.MappingNode):
+            flow = in_flow or bool(node.flow_style)
+            stack.extend((part, flow) for pair in node.value for part in pair)
+    return False

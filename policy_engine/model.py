@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal
+from decimal import Context, Decimal
 from types import MappingProxyType
 from typing import Any
 
 from ._numbers import WIDE_CONTEXT
-from ._plain import to_plain
+from ._plain import json_text, to_plain
 from .errors import JsonPath, Problem, format_json_path
 
 
@@ -50,9 +50,19 @@ class Parameter:
     source: str
     rendered: Mapping[str, Any] = field(init=False, repr=False, compare=False)
     """`to_dict()` in plain JSON values, built once at load: every decision citing it shares it."""
+    json: str = field(init=False, repr=False, compare=False)
+    """`rendered` as canonical JSON text, for traces written from pieces (`StepSpec.render_json`)."""
+    path_text: str = field(init=False, repr=False, compare=False)
+    """`json_path` as JSON text (quoted)."""
+    source_text: str = field(init=False, repr=False, compare=False)
+    """`source` as JSON text (quoted)."""
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "rendered", MappingProxyType(to_plain(self.to_dict())))
+        rendered = to_plain(self.to_dict())
+        object.__setattr__(self, "rendered", MappingProxyType(rendered))
+        object.__setattr__(self, "json", json_text(rendered))
+        object.__setattr__(self, "path_text", json_text(self.json_path))
+        object.__setattr__(self, "source_text", json_text(self.source))
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "value": self.value, "path": self.json_path, "source": self.source}
@@ -65,15 +75,19 @@ class Rounding:
     places: int
     mode: str
     quantum: Decimal
+    context: Context = field(init=False, repr=False, compare=False)
+    """`WIDE_CONTEXT` with this rounding mode: `context.quantize(value, quantum)` is the rounding, a third of the
+    cost of `value.quantize(quantum, rounding=mode, context=WIDE_CONTEXT)`, whose keywords are parsed per call."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "context", WIDE_CONTEXT.copy())
+        self.context.rounding = self.mode
 
     def apply(self, value: Decimal) -> Decimal:
-        return value.quantize(self.quantum, rounding=self.mode, context=WIDE_CONTEXT)
+        return self.context.quantize(value, self.quantum)
 
     def describe(self) -> str:
         return f"{self.places} places, {self.mode}"
-
-
-_REF_DICTS: dict[PolicyRef, Mapping[str, Any]] = {}
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -86,6 +100,15 @@ class PolicyRef:
     effective_from: datetime
     sha256: str
     file: str
+    as_dict: Mapping[str, Any] = field(init=False, repr=False, compare=False)
+    """`to_dict()`, built once per policy version and shared read-only by every decision that cites it."""
+    json: str = field(init=False, repr=False, compare=False)
+    """`to_dict()` as canonical JSON text, written once: decisions embed it as it is."""
+
+    def __post_init__(self) -> None:
+        plain = self.to_dict()
+        object.__setattr__(self, "as_dict", MappingProxyType(plain))
+        object.__setattr__(self, "json", json_text(plain))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -96,14 +119,6 @@ class PolicyRef:
             "sha256": self.sha256,
             "file": self.file,
         }
-
-    @property
-    def as_dict(self) -> Mapping[str, Any]:
-        """`to_dict()`, built once per policy version and shared read-only by every decision that cites it."""
-        cached = _REF_DICTS.get(self)
-        if cached is None:
-            cached = _REF_DICTS[self] = MappingProxyType(self.to_dict())
-        return cached
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

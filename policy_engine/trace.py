@@ -11,8 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
+from ._stepjson import Renderer, compile_renderer
+from .frozen import slot_setters
 from .model import Parameter, Rounding
 
 Env = Mapping[str, Any]
@@ -49,6 +52,8 @@ class StepSpec:
 
     static: Mapping[str, Any] = field(init=False, repr=False, compare=False)
     """The keys every rendering of this step shares (name, kind, description, expression, source), built once."""
+    renderer: list[Renderer] = field(default_factory=list, init=False, repr=False, compare=False)
+    """`render_json`'s generated function, once made (a step is immutable, so it never changes)."""
 
     def __post_init__(self) -> None:
         static: dict[str, Any] = {"step": self.name, "kind": self.kind, "description": self.description}
@@ -98,6 +103,17 @@ class StepSpec:
             entry["source"] = parameter.source
         return entry
 
+    def render_json(self, value: Any, env: Env, provenance: Provenance) -> str:
+        """`render(value, env, provenance)` as canonical JSON text, by a function generated for this step.
+
+        The function is made on the first call (see `_stepjson`) and kept: the
+        step's static keys are written once, only its values per call.
+        """
+        renderers = self.renderer
+        if not renderers:
+            renderers.append(compile_renderer(self))
+        return renderers[0](value, env, provenance)
+
 
 @dataclass(frozen=True, slots=True)
 class Trace:
@@ -106,6 +122,11 @@ class Trace:
     steps: tuple[tuple[StepSpec, Any], ...]
     env: Env
     provenance: Provenance
+
+    def __init__(self, steps: tuple[tuple[StepSpec, Any], ...], env: Env, provenance: Provenance) -> None:
+        _set_steps(self, steps)  # see `slot_setters`: one trace per decision
+        _set_env(self, env)
+        _set_provenance(self, provenance)
 
     def __len__(self) -> int:
         return len(self.steps)
@@ -116,3 +137,17 @@ class Trace:
 
     def to_list(self) -> list[dict[str, Any]]:
         return [spec.render(value, self.env, self.provenance) for spec, value in self.steps]
+
+    def json_text(self) -> str:
+        """`to_list()` as canonical JSON text, each step by its generated function (`StepSpec.render_json`)."""
+        env, provenance = self.env, self.provenance
+        if type(env) is MappingProxyType:
+            env = env.copy()  # a read-only view's `get` goes through a method call: two dozen of them cost more
+        parts = []
+        for spec, value in self.steps:
+            renderer = spec.renderer  # called here, not through `render_json`: a frame per step less
+            parts.append(renderer[0](value, env, provenance) if renderer else spec.render_json(value, env, provenance))
+        return "[" + ",".join(parts) + "]"
+
+
+_set_steps, _set_env, _set_provenance = slot_setters(Trace, "steps", "env", "provenance")

@@ -219,6 +219,35 @@ NUMBER_EDGE_VALUES: list[object] = [
     ".5",
     [],
     {},
+    # plain decimal texts around the length the compiled check judges with one regular expression (61)
+    "9" * 61,
+    "9" * 62,
+    "0" * 61,
+    "0" * 70,
+    "." + "0" * 59 + "1",
+    "." + "0" * 60 + "1",
+    "0." + "0" * 58 + "1",
+    "0." + "0" * 59 + "1",
+    "-" + "9" * 60,
+    "-" + "9" * 61,
+    "00",
+    "0.",
+    "000.000",
+    "5.",
+    "-.5",
+    "1.2.3",
+    "..5",
+    ".",
+    "-",
+    "1e60",
+    "1e61",
+    "\u0661",
+    "\uff11",
+    "1\n",
+    10**61 - 1,
+    10**61,
+    Decimal("1E+60"),
+    Decimal("1E+61"),
 ]
 LEVERAGE_EDGE_VALUES: list[object] = [
     0,
@@ -850,7 +879,7 @@ SCHEMA_CASES: dict[str, SchemaCase] = {
         [{"a": 1, "ab": 2}, {}],
         [{"b": 1}, {"a": "x"}, []],
     ),
-    "fallback-dependent-required-and-property-names": SchemaCase(
+    "fallback-dependent-required-beside-compiled-property-names": SchemaCase(
         {
             "required": ["a"],
             "properties": {
@@ -858,9 +887,23 @@ SCHEMA_CASES: dict[str, SchemaCase] = {
                 "c": {"propertyNames": {"maxLength": 1}},
             },
         },
-        2,
-        [{"a": {"b": 1, "c": 2}, "c": {"x": 1}}, {"a": 1}],
+        1,
+        [{"a": {"b": 1, "c": 2}, "c": {"x": 1}}, {"a": 1}, {"a": 1, "c": "not an object"}],
         [{"a": {"b": 1}}, {"a": {}, "c": {"xy": 1}}, {}],
+    ),
+    "property-names-with-refs-patterns-and-enums": SchemaCase(
+        {
+            "$defs": {"symbol": {"type": "string", "pattern": "^[A-Z]+$"}},
+            "properties": {
+                "assets": {"type": "object", "propertyNames": {"$ref": "#/$defs/symbol"}},
+                "modes": {"propertyNames": {"enum": ["a", "b"]}, "additionalProperties": {"type": "integer"}},
+                "never": {"propertyNames": False},
+                "any": {"propertyNames": True},
+            },
+        },
+        0,
+        [{"assets": {"BTC": 1, "ETH": {}}, "modes": {"a": 1}}, {"never": {}}, {"any": {"x": 1}}, {"modes": []}],
+        [{"assets": {"btc": 1}}, {"assets": {"BTC": 1, "": 2}}, {"modes": {"c": 1}}, {"never": {"x": 1}}],
     ),
     "fallback-contains-and-prefix-items-in-any-of": SchemaCase(
         {
@@ -1076,7 +1119,7 @@ def extended_account_schema(*, fallbacks: bool) -> dict[str, Any]:
         {"properties": {"leverage": {"exclusiveMinimum": 19}}},
     ]
     if fallbacks:
-        properties["execution_prices"]["propertyNames"] = {"maxLength": 4}
+        properties["execution_prices"]["patternProperties"] = {"^LONG": {"maxLength": 4}}
         properties["liabilities"]["items"]["dependentRequired"] = {"rate": ["interest"]}
         properties["assets"]["uniqueItems"] = True
     return schema
@@ -1151,9 +1194,10 @@ def test_extended_account_schema_verdicts_equal_jsonschema(account: dict[str, An
     assert [check(account) == full.is_valid(account) for check, full in EXTENDED_CHECKS.values()] == [True, True]
 
 
-def test_an_engine_loads_with_an_extended_account_schema(monkeypatch: pytest.MonkeyPatch) -> None:
-    """`policy_engine.load` compiles an account schema using `maximum`, `pattern`, `if`/`then`/`else`,
-    `oneOf` and fallback keywords, and evaluates with it: an account it rejects is refused."""
+def test_an_engine_compiles_an_extended_account_schema_and_evaluates_with_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An engine compiles an account schema using `maximum`, `pattern`, `if`/`then`/`else`, `oneOf` and
+    fallback keywords (at the kind's `_COMPILE_AT_USE`-th evaluation), and evaluates with it: an account it
+    rejects is refused."""
     requested: list[object] = []
 
     def extended(name: object) -> dict[str, Any]:
@@ -1162,9 +1206,10 @@ def test_an_engine_loads_with_an_extended_account_schema(monkeypatch: pytest.Mon
 
     monkeypatch.setattr(engine_module, "load_schema", extended)
     engine = policy_engine.load(POLICIES)
-    assert any(str(name).endswith(ACCOUNT_SCHEMA) for name in requested)
     account = json.loads((EXAMPLES / "margin-a-regular.json").read_text(), parse_float=Decimal)
-    assert engine.evaluate(account, as_of=AS_OF).outcome
+    for _ in range(engine_module._COMPILE_AT_USE):
+        assert engine.evaluate(account, as_of=AS_OF).outcome
+    assert any(str(name).endswith(ACCOUNT_SCHEMA) for name in requested)
     account["leverage"] = 60  # only the extended schema's `maximum` refuses this
     with pytest.raises(AccountError):
         engine.evaluate(account, as_of=AS_OF)

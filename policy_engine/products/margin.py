@@ -180,7 +180,12 @@ class CompiledMarginPolicy:
 
         derived: dict[str, Any] = {}
         for figure in self.derived:
-            value = run(figure.expression, env, figure.spec) if has_debt or figure.name not in self.needs_debt else None
+            value = None
+            if has_debt or figure.name not in self.needs_debt:
+                try:
+                    value = figure.expression.function(env)
+                except ArithmeticError:
+                    run(figure.expression, env, figure.spec)  # raises it again, naming the figure's line
             env[figure.name] = derived[figure.name] = value
             steps.append((figure.spec, value))
 
