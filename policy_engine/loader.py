@@ -50,9 +50,19 @@ class _Loader(yaml.SafeLoader):
 
 _WITH_LIBYAML: bool = getattr(yaml, "__with_libyaml__", False)
 """Whether PyYAML was built with libyaml; without it the pure-Python path reads everything."""
-_LIBYAML_DIFFERS = re.compile("[\t\ufeff]|^%", re.MULTILINE)
-"""What libyaml reads differently (a tab after `key:`, a BOM inside a line, a `%YAML 1.2#` directive):
-texts with any of them skip libyaml."""
+_LINE_BREAKS = ("\n", "\r", "\x85", "\u2028", "\u2029")
+
+
+def _libyaml_reads_differently(text: str) -> bool:
+    """Whether `text` has what libyaml reads differently: a tab (after `key:`, say), a BOM inside a line, a
+    directive (`%YAML 1.2#`).  Such texts skip libyaml.  (Substring tests: a regular expression with `^`
+    costs more than composing a short policy.)"""
+    return (
+        "\t" in text
+        or "\ufeff" in text
+        or text.startswith("%")
+        or any(f"{line_break}%" in text for line_break in _LINE_BREAKS)
+    )
 
 
 def _resolver(tag: str, pattern: str, first: list[str]) -> None:
@@ -80,9 +90,13 @@ def _mark(node: yaml.Node) -> Mark:
 class _Builder:
     """Turns a composed node tree into plain values, collecting problems."""
 
-    def __init__(self, file: str, max_alias_nodes: int) -> None:
+    def __init__(self, file: str, max_alias_nodes: int, *, libyaml: bool = False) -> None:
         self.file = file
         self.max_alias_nodes = max_alias_nodes
+        self.libyaml = libyaml
+        """The nodes come from libyaml: note any node where its reading differs from the pure path's."""
+        self.differs = False
+        self._flow = 0
         self.marks: dict[JsonPath, Mark] = {}
         self.key_marks: dict[JsonPath, Mark] = {}
         self.problems: list[Problem] = []
@@ -122,17 +136,36 @@ class _Builder:
                         " write the values out instead of reusing anchors",
                     )
                 return None
-        self.marks.setdefault(path, _mark(node))
+        start = node.start_mark
+        if path not in self.marks:
+            self.marks[path] = Mark(start.line + 1, start.column + 1)
         self._active.add(id(node))
+        flow = self.libyaml and getattr(node, "flow_style", False)
+        self._flow += flow
         try:
             if isinstance(node, yaml.MappingNode):
                 return self._mapping(node, path, via_alias)
             if isinstance(node, yaml.SequenceNode):
                 self._check_tag(node, path, _CORE + "seq")
                 return [self.build(item, (*path, index), via_alias=via_alias) for index, item in enumerate(node.value)]
+            if self.libyaml and isinstance(node, yaml.ScalarNode):
+                self._note(node)
             return self._scalar(node, path)
         finally:
+            self._flow -= flow
             self._active.discard(id(node))
+
+    def _note(self, node: yaml.ScalarNode) -> None:
+        """Note a scalar where libyaml's grammar or marks differ from the pure path's (then the pure path reads it).
+
+        Found by comparing both on mutated policy texts (tests/test_loader_libyaml.py):
+        an empty plain scalar (a missing value) is marked at the next token by
+        libyaml; block scalar headers and plain scalars inside flow collections
+        are read more leniently (`|#`, `[a?b]`).
+        """
+        style = node.style  # libyaml's style for a plain scalar is "" (the pure path's is None)
+        if style in ("|", ">") or (not style and (not node.value or (self._flow and "?" in node.value))):
+            self.differs = True
 
     def _check_tag(self, node: yaml.Node, path: JsonPath, expected: str) -> bool:
         if node.tag != expected:
@@ -160,6 +193,8 @@ class _Builder:
                     f"duplicate key `{key}` (first defined on line {first_line[key]})",
                 )
                 continue
+            if self.libyaml:
+                self._note(key_node)  # a string key: a scalar
             first_line[key] = key_node.start_mark.line + 1
             self.key_marks[child] = _mark(key_node)
             result[key] = self.build(value_node, child, via_alias=via_alias)
@@ -220,7 +255,7 @@ def parse_yaml(
     text: str, *, file: str, max_alias_nodes: int = DEFAULT_MAX_ALIAS_NODES
 ) -> tuple[YamlDocument | None, list[Problem]]:
     """Parse one YAML document; return it with no problems, or None with all problems found."""
-    if _WITH_LIBYAML and not _LIBYAML_DIFFERS.search(text):
+    if _WITH_LIBYAML and not _libyaml_reads_differently(text):
         document = _parse_with_libyaml(text, file=file, max_alias_nodes=max_alias_nodes)
         if document is not None:
             return document, []
@@ -271,37 +306,10 @@ def _parse_with_libyaml(text: str, *, file: str, max_alias_nodes: int) -> YamlDo
     finally:
         if loader is not None:
             loader.dispose()
-    if node is None or _composed_differently(node):
+    if node is None:
         return None
-    builder = _Builder(file, max_alias_nodes)
+    builder = _Builder(file, max_alias_nodes, libyaml=True)
     data = builder.build(node, ())
-    if builder.problems:
+    if builder.problems or builder.differs:
         return None
     return YamlDocument(data, builder.marks, builder.key_marks)
-
-
-def _composed_differently(root: yaml.Node) -> bool:
-    """Whether the tree has a node where libyaml's grammar or marks differ from the pure path's.
-
-    Found by comparing both on mutated policy texts (tests/test_loader_libyaml.py):
-    an empty plain scalar (a missing value) is marked at the next token by
-    libyaml; block scalar headers and plain scalars inside flow collections
-    are read more leniently (`|#`, `[a?b]`).  Such documents take the pure path.
-    """
-    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
-    seen: set[int] = set()
-    while stack:
-        node, in_flow = stack.pop()
-        if id(node) in seen:
-            continue
-        seen.add(id(node))
-        if isinstance(node, yaml.ScalarNode):
-            plain = not node.style  # libyaml's style for a plain scalar is "" (the pure path's is None)
-            if node.style in ("|", ">") or (plain and (not node.value or (in_flow and "?" in node.value))):
-                return True
-        elif isinstance(node, yaml.SequenceNode):
-            stack.extend((item, in_flow or bool(node.flow_style)) for item in node.value)
-        elif isinstance(node, yaml.MappingNode):
-            flow = in_flow or bool(node.flow_style)
-            stack.extend((part, flow) for pair in node.value for part in pair)
-    return False

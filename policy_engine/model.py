@@ -12,6 +12,7 @@ from typing import Any
 from ._numbers import WIDE_CONTEXT
 from ._plain import json_text, to_plain
 from .errors import JsonPath, Problem, format_json_path
+from .frozen import slot_setters
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,6 +21,13 @@ class Mark:
 
     line: int
     col: int
+
+    def __init__(self, line: int, col: int) -> None:
+        _set_line(self, line)  # see `slot_setters`: a policy load makes one per YAML value and key
+        _set_col(self, col)
+
+
+_set_line, _set_col = slot_setters(Mark, "line", "col")
 
 
 @dataclass(frozen=True, slots=True)
