@@ -16,7 +16,7 @@ from ._numbers import iso
 from .accounts import freeze_account
 from .arithmetic import engine_context
 from .clock import Clock, as_of_error, resolve_instant, utc_now
-from .decision import Decision
+from .decision import Decision, made_decision
 from .decision_log import DecisionLog, LogSink
 from .documents import LoadLimits, compile_paths
 from .errors import AccountError, EvaluationError, PolicyError, Problem, did_you_mean
@@ -53,6 +53,7 @@ class Engine:
         }
         self._latest = {kind: (found[-1].ref.effective_from, found[-1]) for kind, found in self._versions.items()}
         """The last version of each kind and its start: the one in force at any later instant."""
+        self._products = dict(self._registry.by_account_kind)  # a read-only view's `get` costs a method call
         self._readers: dict[str, CompiledReader] = {}
         """The compiled reader of each account kind, once the kind has been evaluated often enough (see `_reader`)."""
         self._log = decision_log
@@ -82,7 +83,7 @@ class Engine:
     def product_for(self, account: object, *, source: str = "account") -> Product:
         """The product of an account (by its `kind`); an `AccountError` naming the kinds there are otherwise."""
         kind = account.get("kind") if isinstance(account, Mapping) else None
-        product = self._registry.by_account_kind.get(kind) if isinstance(kind, str) else None
+        product = self._products.get(kind) if isinstance(kind, str) else None
         if product is None:
             raise AccountError([self._kind_problem(account, source)])
         return product
@@ -138,7 +139,7 @@ class Engine:
         given: object = account  # callers may pass anything; the types only say what works
         kind = given.get("kind") if isinstance(given, Mapping) else None
         read = self._readers.get(kind) if isinstance(kind, str) else None
-        product = self._registry.by_account_kind.get(kind) if isinstance(kind, str) else None
+        product = self._products.get(kind) if isinstance(kind, str) else None
         if product is None:
             raise AccountError([self._kind_problem(account, source)])
         if read is None:
@@ -153,7 +154,9 @@ class Engine:
             self._check(read, product, account, source)
             frozen = freeze_account(account, source=source)  # refuses floats and numbers beyond 1e60
         moment = as_of if type(as_of) is datetime and as_of.tzinfo is UTC else resolve_instant(as_of, self._clock)
-        policy = self._in_force(product.policy_kind, moment)
+        latest = self._latest.get(product.policy_kind)  # the newest version: `_in_force` without a call or a search
+        in_force = latest is not None and moment >= latest[0]
+        policy = latest[1] if in_force else self._in_force(product.policy_kind, moment)  # type: ignore[index]
         related = self._related(product, moment) if product.reads else _NOTHING
         callers_context = getcontext()
         setcontext(engine_context())
@@ -174,15 +177,8 @@ class Engine:
             ) from error
         finally:
             setcontext(callers_context)
-        decision = Decision(
-            outcome=outcome,
-            trace=trace,
-            policy=policy.ref,
-            related=tuple(p.ref for p in related.values()) if related else (),
-            account=frozen,
-            as_of=moment,
-            operations=applied,
-        )
+        refs = tuple(p.ref for p in related.values()) if related else ()
+        decision = made_decision(outcome, trace, policy.ref, frozen, moment, refs, applied)
         if self._log is not None:
             self._log.record(decision, duration_ns=time.perf_counter_ns() - started)
         return decision

@@ -87,7 +87,40 @@ class TopUpRules:
     max_attempts: int
     partial_is_success: bool
     record_type: str
-    notifications: Mapping[str, Template]
+    notifications: Mapping[str, Message]
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """A notification template split once into its text and its placeholders.
+
+    `fill(values)` is `Template(text).safe_substitute(values)` without a
+    regular expression and a callback per placeholder on each decision: a
+    placeholder missing from `values` is kept as written.
+    """
+
+    pieces: tuple[tuple[str | None, str], ...]
+    """(placeholder name or None for text, the text as written), in order."""
+    names: frozenset[str]
+
+    @classmethod
+    def of(cls, template: Template) -> Message:
+        pieces: list[tuple[str | None, str]] = []
+        text, at = template.template, 0
+        for match in template.pattern.finditer(text):
+            pieces.append((None, text[at : match.start()]))
+            name = match.group("named") or match.group("braced")
+            escaped = match.group("escaped") is not None
+            pieces.append((name, template.delimiter if escaped else match.group()))  # `$$` is a dollar sign
+            at = match.end()
+        pieces.append((None, text[at:]))
+        return cls(
+            pieces=tuple((name, written) for name, written in pieces if name or written),
+            names=frozenset(name for name, _ in pieces if name),
+        )
+
+    def fill(self, values: Mapping[str, str]) -> str:
+        return "".join([written if name is None else values.get(name, written) for name, written in self.pieces])
 
 
 def _percent(ltv: Decimal) -> str:
@@ -194,11 +227,11 @@ class CompiledLoanPolicy:
         )
         moved = top_up["quantity"]
         ltv_after = debt_value / ((quantity + moved) * collateral_price)
-        after_env = {
-            **env,
-            "ltv": self.ltv.rounding.apply(ltv_after),
-            "collateral_value": (quantity + moved) * collateral_price,
-        }
+        ltv_after_compared = self.ltv.rounding.apply(ltv_after)
+        status_after = status  # nothing moved: the same figures, so the same status
+        if moved:
+            after_env = {**env, "ltv": ltv_after_compared, "collateral_value": (quantity + moved) * collateral_price}
+            status_after = self.status_table.status_of(after_env)
         top_up.update(
             asset=collateral_asset,
             enabled=enabled,
@@ -206,12 +239,12 @@ class CompiledLoanPolicy:
             required_quantity=required,
             spot_balance=balance,
             ltv_after=ltv_after,
-            ltv_after_compared=after_env["ltv"],
-            status_after=self.status_table.status_of(after_env),
+            ltv_after_compared=ltv_after_compared,
+            status_after=status_after,
             collateral_after=quantity + moved,
             capped_by=None if cap is None else _capped_by(limit, cap, top_up, min(required, balance)),
         )
-        top_up["notification"] = self._notification(top_up, env["ltv"], after_env["ltv"])
+        top_up["notification"] = self._notification(top_up, env["ltv"], ltv_after_compared)
         env["top_up"] = frozen_top_up = FrozenDict(top_up)
         steps.append((self.steps["top_up"], top_up["action"]))
         outcome = {
@@ -408,14 +441,18 @@ class CompiledLoanPolicy:
             capped_key = {"partial_top_up": "capped_top_up", "failed": "capped_failed"}.get(key)
             if capped_key is not None and capped_key in self.top_up.notifications:
                 key = capped_key
-        return self.top_up.notifications[key].safe_substitute(
-            quantity=f"{top_up['quantity']:f}",
-            asset=top_up["asset"],
-            ltv_before=_percent(ltv_before),
-            ltv_after=_percent(ltv_after),
-            next_attempt_at=iso(top_up["next_attempt_at"]) if top_up["next_attempt_at"] else "",
-            attempts=str(self.top_up.max_attempts),
-        )
+        message = self.top_up.notifications[key]
+        names = message.names  # only what the template shows is formatted
+        values = {"asset": top_up["asset"], "attempts": str(self.top_up.max_attempts)}
+        if "quantity" in names:
+            values["quantity"] = f"{top_up['quantity']:f}"
+        if "ltv_before" in names:
+            values["ltv_before"] = _percent(ltv_before)
+        if "ltv_after" in names:
+            values["ltv_after"] = _percent(ltv_after)
+        if "next_attempt_at" in names:
+            values["next_attempt_at"] = iso(top_up["next_attempt_at"]) if top_up["next_attempt_at"] else ""
+        return message.fill(values)
 
 
 def _compile_thresholds(
@@ -574,7 +611,7 @@ def compile_loans(document: PolicyDocument) -> tuple[CompiledLoanPolicy | None, 
         max_attempts=int(settings["max_attempts"]),
         partial_is_success=settings["partial_top_up"] == "success",
         record_type=settings["record_type"],
-        notifications=templates,
+        notifications={key: Message.of(template) for key, template in templates.items()},
     )
     compiled = CompiledLoanPolicy(
         ref=document.ref,
