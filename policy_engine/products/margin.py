@@ -123,7 +123,10 @@ class CompiledMarginPolicy:
     ) -> tuple[Mapping[str, Any], Trace]:
         """The margin decision for a schema-valid account."""
         problems: list[Problem] = []
-        tier = self._tier(account, source, problems)
+        mode = self.modes.get(account["mode"])
+        tier = mode.tiers.get(account["leverage"]) if mode is not None else None
+        if tier is None:
+            self._tier(account, source, problems)  # says why
         holdings, total_assets = self._read_lines(account["assets"], "assets", source, problems)
         debts, total_debt = self._read_lines(account["liabilities"], "liabilities", source, problems)
         execution_prices = account.get("execution_prices") or _NO_PRICES
