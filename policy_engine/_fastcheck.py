@@ -438,17 +438,17 @@ class _Generator:
 
     def property_names(self, sub: object, v: str, indent: int, resolver: Resolver[Any], known: str | None) -> None:
         """Each key of an object, against `propertyNames` (jsonschema descends into it with no path)."""
-        if known != "object":
-            self.emit(indent, f"if isinstance({v}, dict):")
-            indent += 1
-        key = self.variable()
-        self.emit(indent, f"for {key} in {v}:")
-        self.emit(indent + 1, "pass")
-        self.schema(sub, key, indent + 1, _enter(resolver, sub))
+        self.each(sub, v, indent, resolver, known, over="object")
 
     def array_items(self, sub: object, v: str, indent: int, resolver: Resolver[Any], known: str | None) -> None:
-        if known != "array":
-            self.emit(indent, f"if isinstance({v}, list):")
+        self.each(sub, v, indent, resolver, known, over="array")
+
+    def each(
+        self, sub: object, v: str, indent: int, resolver: Resolver[Any], known: str | None, *, over: str
+    ) -> None:
+        """`sub` against each item of an array or each key of an object (`for x in v`), when `v` is one."""
+        if known != over:
+            self.emit(indent, f"if {_TYPE_TESTS[over].format(v=v)}:")
             indent += 1
         item = self.variable()
         self.emit(indent, f"for {item} in {v}:")

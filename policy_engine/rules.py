@@ -156,19 +156,13 @@ class StatusTable:
 
     def decide(self, env: Mapping[str, Any], steps: Steps) -> tuple[str, Rule | None]:
         """Run the rules in order, recording each check; return the status and the rule that set it."""
-        append = steps.append
-        for rule in self.table.rules:  # `RuleTable.first`, inline: it runs once per decision
-            try:
-                holds = rule.expression.function(env)
-            except ArithmeticError:
-                holds = run(rule.expression, env, rule.spec)  # raises it again, naming the rule's line
-            append((rule.spec, holds))
-            if holds:
-                status: str = rule.outcome["status"]
-                append((self.fired_spec, status))
-                return status, rule
-        append((self.default_spec, self.default_status))
-        return self.default_status, None
+        rule = self.table.first(env, steps)
+        if rule is None:
+            steps.append((self.default_spec, self.default_status))
+            return self.default_status, None
+        status: str = rule.outcome["status"]
+        steps.append((self.fired_spec, status))
+        return status, rule
 
     def status_of(self, env: Mapping[str, Any]) -> str:
         """The status alone, without recording steps."""
