@@ -91,7 +91,7 @@ class _Writer:
         out = self.variable()
         self.emit(f"if type({source}) is _Decimal:", indent)
         self.emit(f"    {out} = str({source})", indent)
-        self.emit(f"    {out} = '\"' + ({out} if 'E' not in {out} else format({source}, 'f')) + '\"'", indent)
+        self.emit(f"    {out} = f'\"{{{out}}}\"' if 'E' not in {out} else f'\"{{{source}:f}}\"'", indent)
         self.emit(f"elif {source} is True: {out} = 'true'", indent)
         self.emit(f"elif {source} is False: {out} = 'false'", indent)
         self.emit(f"elif {source} is None: {out} = 'null'", indent)
