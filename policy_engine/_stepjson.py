@@ -42,7 +42,7 @@ def _text(value: Any) -> str:
 
 def _cite(provenance: Mapping[str, Parameter], names: tuple[str, ...]) -> str:
     """The `parameters` list's items: each cited parameter's JSON, in `cites` order."""
-    return ",".join([provenance[name].json for name in names if name in provenance])
+    return ",".join([provenance[name].texts()[0] for name in names if name in provenance])
 
 
 class _Writer:
@@ -117,7 +117,7 @@ class _Writer:
             raw_value = self.variable("v")
             self.emit(f"{raw_value} = env.get({self.constant(name + '_raw')})")
             raw = self.convert(raw_value)
-        parameter, entry = self.variable("p"), self.variable("e")
+        parameter, entry, texts = self.variable("p"), self.variable("e"), self.variable("x")
         self.emit(f"{parameter} = provenance.get({self.constant(name)})")
 
         def shape(cited: bool) -> str:
@@ -128,11 +128,11 @@ class _Writer:
             if named:
                 parts.append(("name", None))
             if cited:
-                parts.append(("path", f"{parameter}.path_text"))
+                parts.append(("path", f"{texts}[1]"))
             if rounding is not None:
                 parts += [("raw", raw), ("rounding", None)]
             if cited:
-                parts.append(("source", f"{parameter}.source_text"))
+                parts.append(("source", f"{texts}[2]"))
             if rounding is None:
                 parts.append(("value", text))
             statics = {"name": _text(name), "rounding": _text(rounding.describe()) if rounding else ""}
@@ -142,12 +142,11 @@ class _Writer:
                 pieces.append((False, statics[key]) if argument is None else (True, argument))
             return self.joined([*pieces, (False, "}")])
 
-        if rounding is None and not named:
-            self.emit(f"if {parameter} is None: {entry} = {text}")
-            self.emit(f"else: {entry} = {shape(cited=True)}")
-            return entry
-        self.emit(f"if {parameter} is None: {entry} = {shape(cited=False)}")
-        self.emit(f"else: {entry} = {shape(cited=True)}")
+        uncited = text if rounding is None and not named else shape(cited=False)
+        self.emit(f"if {parameter} is None: {entry} = {uncited}")
+        self.emit("else:")
+        self.emit(f"    {texts} = {parameter}.written or {parameter}.texts()")
+        self.emit(f"    {entry} = {shape(cited=True)}")
         return entry
 
 

@@ -154,8 +154,8 @@ class Decision:
             "input_sha256": self.input_sha256,
             "operations": [{"name": name, "value": value} for name, value in self.operations],
             "outcome": self.outcome,
-            "policy": orjson.Fragment(self.policy.json),
-            "related_policies": [orjson.Fragment(ref.json) for ref in self.related],
+            "policy": orjson.Fragment(self.policy.written[0] if self.policy.written else self.policy.json()),
+            "related_policies": [orjson.Fragment(ref.json()) for ref in self.related],
         }
         if trace:
             raw["trace"] = orjson.Fragment(self.trace.json_text())

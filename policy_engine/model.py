@@ -58,19 +58,19 @@ class Parameter:
     source: str
     rendered: Mapping[str, Any] = field(init=False, repr=False, compare=False)
     """`to_dict()` in plain JSON values, built once at load: every decision citing it shares it."""
-    json: str = field(init=False, repr=False, compare=False)
-    """`rendered` as canonical JSON text, for traces written from pieces (`StepSpec.render_json`)."""
-    path_text: str = field(init=False, repr=False, compare=False)
-    """`json_path` as JSON text (quoted)."""
-    source_text: str = field(init=False, repr=False, compare=False)
-    """`source` as JSON text (quoted)."""
+    written: list[str] = field(default_factory=list, init=False, repr=False, compare=False)
+    """`texts()` once written (a parameter is immutable, so they never change)."""
 
     def __post_init__(self) -> None:
-        rendered = to_plain(self.to_dict())
-        object.__setattr__(self, "rendered", MappingProxyType(rendered))
-        object.__setattr__(self, "json", json_text(rendered))
-        object.__setattr__(self, "path_text", json_text(self.json_path))
-        object.__setattr__(self, "source_text", json_text(self.source))
+        object.__setattr__(self, "rendered", MappingProxyType(to_plain(self.to_dict())))
+
+    def texts(self) -> list[str]:
+        """`rendered`, `json_path` and `source` as canonical JSON text, for traces written from pieces
+        (`StepSpec.render_json`): written on first use, so a load writes none (and text JSON cannot hold,
+        a lone surrogate, say, is refused where decisions are written, as before)."""
+        if not self.written:
+            self.written.extend([json_text(self.rendered), json_text(self.json_path), json_text(self.source)])
+        return self.written
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "value": self.value, "path": self.json_path, "source": self.source}
@@ -98,6 +98,9 @@ class Rounding:
         return f"{self.places} places, {self.mode}"
 
 
+_REF_DICTS: dict[PolicyRef, Mapping[str, Any]] = {}
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class PolicyRef:
     """Which policy a decision used: enough to find the exact file again."""
@@ -108,15 +111,22 @@ class PolicyRef:
     effective_from: datetime
     sha256: str
     file: str
-    as_dict: Mapping[str, Any] = field(init=False, repr=False, compare=False)
-    """`to_dict()`, built once per policy version and shared read-only by every decision that cites it."""
-    json: str = field(init=False, repr=False, compare=False)
-    """`to_dict()` as canonical JSON text, written once: decisions embed it as it is."""
+    written: list[str] = field(default_factory=list, init=False, repr=False, compare=False)
+    """`json()` once written (a list, as the record crosses to worker processes: it pickles)."""
 
-    def __post_init__(self) -> None:
-        plain = self.to_dict()
-        object.__setattr__(self, "as_dict", MappingProxyType(plain))
-        object.__setattr__(self, "json", json_text(plain))
+    @property
+    def as_dict(self) -> Mapping[str, Any]:
+        """`to_dict()`, built once per policy version and shared read-only by every decision that cites it."""
+        cached = _REF_DICTS.get(self)
+        if cached is None:
+            cached = _REF_DICTS[self] = MappingProxyType(self.to_dict())
+        return cached
+
+    def json(self) -> str:
+        """`to_dict()` as canonical JSON text, written on first use: decisions embed it as it is."""
+        if not self.written:
+            self.written.append(json_text(self.to_dict()))
+        return self.written[0]
 
     def to_dict(self) -> dict[str, Any]:
         return {

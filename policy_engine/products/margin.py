@@ -123,10 +123,7 @@ class CompiledMarginPolicy:
     ) -> tuple[Mapping[str, Any], Trace]:
         """The margin decision for a schema-valid account."""
         problems: list[Problem] = []
-        mode = self.modes.get(account["mode"])
-        tier = mode.tiers.get(account["leverage"]) if mode is not None else None
-        if tier is None:
-            self._tier(account, source, problems)  # says why
+        tier = self._tier(account, source, problems)
         holdings, total_assets = self._read_lines(account["assets"], "assets", source, problems)
         debts, total_debt = self._read_lines(account["liabilities"], "liabilities", source, problems)
         execution_prices = account.get("execution_prices") or _NO_PRICES
@@ -183,12 +180,7 @@ class CompiledMarginPolicy:
 
         derived: dict[str, Any] = {}
         for figure in self.derived:
-            value = None
-            if has_debt or figure.name not in self.needs_debt:
-                try:
-                    value = figure.expression.function(env)
-                except ArithmeticError:
-                    run(figure.expression, env, figure.spec)  # raises it again, naming the figure's line
+            value = run(figure.expression, env, figure.spec) if has_debt or figure.name not in self.needs_debt else None
             env[figure.name] = derived[figure.name] = value
             steps.append((figure.spec, value))
 
