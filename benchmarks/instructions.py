@@ -29,9 +29,30 @@ from typing import Any
 
 import policy_engine
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench_margin  # a sibling script, found once its folder is on the path
+
 ROOT = Path(__file__).resolve().parent.parent
 AS_OF = datetime(2026, 3, 1, tzinfo=UTC)
-PATHS = ("evaluate-calm", "evaluate-liquidating", "evaluate-loan", "to_json", "load")
+PATHS = (
+    "hand-written",
+    "core",
+    "evaluate-calm-margin-only",
+    "evaluate-calm",
+    "to_json-calm",
+    "evaluate-liquidating",
+    "to_json",
+    "evaluate-loan",
+    "load",
+)
+RATIOS = (
+    ("core", "hand-written", "issue 14 target <= 1.5x"),
+    ("evaluate-calm-margin-only", "hand-written", "issue 14 target <= 3x: the same decision"),
+    ("evaluate-calm", "hand-written", "with the collateral policy in force: haircut bands as well"),
+    ("to_json-calm", "evaluate-calm", "target <= 1x"),
+    ("to_json", "evaluate-liquidating", "target <= 1x"),
+)
+"""(path, baseline, what the ratio is read against): the issue's ratios, in instructions."""
 CALLS_DIVISOR = {"load": 100}
 """A load costs about as much as 1,000 evaluations: it is counted over fewer calls."""
 _COLLECTED = re.compile(r"Collected : (\d+)")
@@ -45,16 +66,30 @@ def _account(name: str, **changes: Any) -> dict[str, Any]:
 
 def _workload(policies: Path) -> dict[str, Callable[[], object]]:
     engine = policy_engine.load(policies)
+    margin_only = policy_engine.load(policies / "margin-trading.yaml")
+    margin_policy: Any = margin_only.policy_for("spot-margin", AS_OF)
     calm = _account("margin-a-regular.json")
     calm["assets"] = [{**calm["assets"][0], "price": "50000"}]
     liquidating = _account("margin-c-regular-then-takeover.json")
     loan = _account("loan-topup.json")
     decision = engine.evaluate(liquidating, AS_OF)
+    calm_decision = engine.evaluate(calm, AS_OF)
+    hand_written = bench_margin.hand_written(
+        {
+            (mode, int(leverage)): (tier.values["margin_call_level"], tier.values["liquidation_level"])
+            for mode, spec in margin_policy.modes.items()
+            for leverage, tier in spec.tiers.items()
+        }
+    )
     return {
+        "hand-written": lambda: hand_written(calm),
+        "core": lambda: margin_policy.evaluate(calm, source="account", as_of=AS_OF, related={}),
+        "evaluate-calm-margin-only": lambda: margin_only.evaluate(calm, AS_OF),
         "evaluate-calm": lambda: engine.evaluate(calm, AS_OF),
+        "to_json-calm": calm_decision.to_json,
         "evaluate-liquidating": lambda: engine.evaluate(liquidating, AS_OF),
-        "evaluate-loan": lambda: engine.evaluate(loan, "2020-07-25T17:18:38Z"),
         "to_json": decision.to_json,
+        "evaluate-loan": lambda: engine.evaluate(loan, "2020-07-25T17:18:38Z"),
         "load": lambda: policy_engine.load(policies),  # a repeated load: the first one warms the caches
     }
 
@@ -97,6 +132,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=1000)
     parser.add_argument("--policies", type=Path, default=ROOT / "policies")
+    parser.add_argument("--only", nargs="+", choices=PATHS, help="count these paths only")
     parser.add_argument("--inside", choices=PATHS, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.inside:
@@ -105,11 +141,15 @@ def main() -> None:
     if shutil.which("valgrind") is None:
         raise SystemExit("valgrind is not on PATH (apt-get install valgrind)")
     print(f"policy_engine from {Path(policy_engine.__file__).parent}; {args.calls} calls per path")
-    print(f"{'path':24} {'instructions per call':>22}")
-    for path in PATHS:
+    print(f"{'path':26} {'instructions per call':>22}")
+    counts: dict[str, int] = {}
+    for path in args.only or PATHS:
         calls = max(1, args.calls // CALLS_DIVISOR.get(path, 1))
-        per_call = (_count(path, calls, args.policies) - _count(path, 0, args.policies)) // calls
-        print(f"{path:24} {per_call:22,}")
+        counts[path] = (_count(path, calls, args.policies) - _count(path, 0, args.policies)) // calls
+        print(f"{path:26} {counts[path]:22,}")
+    for path, base, target in RATIOS:
+        if path in counts and base in counts:
+            print(f"{path} / {base}: {counts[path] / counts[base]:.2f}x ({target})")
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 from .conftest import ROOT
 
@@ -51,3 +52,24 @@ def test_the_suite_prints_every_row() -> None:
     assert printed == list(ROWS)
     assert "engine/hand-written status mismatches: 0" in result.stdout
     assert "- -X importtime, modules `policy-engine evaluate` imports beyond the floor: " in result.stdout
+
+
+def test_the_simulate_benchmark_prints_its_table_and_ratio(tmp_path: Path) -> None:
+    """`benchmarks/simulate_path.py` on two short paths prints a row per size and the in-process ratio."""
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "simulate_path.py"),
+            *("--points", "20,60", "--workdir", str(tmp_path)),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+        timeout=120,
+    )
+    rows = [line for line in result.stdout.splitlines() if line.startswith("| ") and "points" not in line]
+    assert [row.split(" | ")[0] for row in rows] == ["| 20", "| 60"]
+    assert all(row.endswith(" MB |") for row in rows)
+    assert "in one process, 60 points (" in result.stdout
+    assert "(target <= 2x)" in result.stdout
