@@ -35,6 +35,8 @@ def parse_json_account(text: str, *, source: str) -> Any:
         raise AccountError(
             [Problem(file=source, line=error.lineno, col=error.colno, message=f"invalid JSON: {error.msg}")]
         ) from error
+    except RecursionError as error:  # C's JSON parser stops at its own nesting bound, far past any account's
+        raise AccountError([Problem(file=source, message=too_deep_message())]) from error
     except ValueError as error:
         raise AccountError(
             _located_duplicates(text, source) or [Problem(file=source, message=f"invalid JSON: {error}")]

@@ -80,7 +80,9 @@ def problems_on_both_paths(change: Change, name: str = "margin-b-takeover.json")
     ],
     ids=["StrEnum", "str subclass", "str subclass kind", "IntEnum", "Decimal subclass"],
 )
-def test_subclasses_of_json_types_are_refused_at_their_path(path: tuple[str | int, ...], value: Any, type_name: str) -> None:
+def test_subclasses_of_json_types_are_refused_at_their_path(
+    path: tuple[str | int, ...], value: Any, type_name: str
+) -> None:
     """Issue 15 reported `ValueError: an error needs at least one problem` for these.  Decided: refused, as
     they were once the walk named them.  `evaluate` decides on the caller's mapping and records a frozen copy;
     a subclass may carry state or override `==`, `str()` or arithmetic, so the decision and its record could
@@ -94,7 +96,9 @@ def test_the_plain_values_of_those_subclasses_are_decided(engine: Engine) -> Non
     account["assets"][0]["asset"] = str(Asset.SUPER)
     account["leverage"] = int(Leverage.FIVE)
     account["assets"][0]["quantity"] = Decimal(Amount("500000"))
-    assert engine.evaluate(account, AS_OF).to_json() == engine.evaluate(example("margin-b-takeover.json"), AS_OF).to_json()
+    assert (
+        engine.evaluate(account, AS_OF).to_json() == engine.evaluate(example("margin-b-takeover.json"), AS_OF).to_json()
+    )
 
 
 def test_a_boolean_where_a_number_is_expected_is_refused_like_any_wrong_type() -> None:

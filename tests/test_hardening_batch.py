@@ -38,7 +38,8 @@ def test_an_overlong_line_is_an_error_row_and_the_run_goes_on(tmp_path: Path) ->
     assert (code, stdout) == (0, "")
     rows = out.read_text().splitlines()
     assert len(rows) == 3
-    assert "error" not in json.loads(rows[0]) and "error" not in json.loads(rows[2])
+    assert "error" not in json.loads(rows[0])
+    assert "error" not in json.loads(rows[2])
     assert json.loads(rows[1]) == {
         "account": {"id": None, "kind": None},
         "error": {
@@ -91,7 +92,10 @@ def test_an_overlong_line_is_never_held_whole() -> None:
 
 def test_a_line_of_exactly_the_limit_is_read() -> None:
     text = '{"a": 1}'
-    for source, unit in ((io.BytesIO(f"{text}\n{text}".encode()), "bytes"), (io.StringIO(f"{text}\n{text}x"), "characters")):
+    for source, unit in (
+        (io.BytesIO(f"{text}\n{text}".encode()), "bytes"),
+        (io.StringIO(f"{text}\n{text}x"), "characters"),
+    ):
         (chunk,) = JsonlReader(source, max_line_bytes=len(text))
         first, second = chunk.rows
         assert first in (f"{text}\n", f"{text}\n".encode())

@@ -15,12 +15,15 @@ import pytest
 import policy_engine
 from policy_engine import AccountError, LoadLimits, PolicyError
 from policy_engine._depth import MAX_ACCOUNT_DEPTH
+from policy_engine.accounts import parse_account
 from policy_engine.cli import main
 from policy_engine.loader import DEFAULT_MAX_DEPTH, parse_yaml, parse_yaml_in_python
 
 from .conftest import AS_OF, POLICIES, example
 
-POLICY_LIMIT = f"mappings and sequences nest more than {DEFAULT_MAX_DEPTH} levels deep (the limit, LoadLimits.max_depth)"
+POLICY_LIMIT = (
+    f"mappings and sequences nest more than {DEFAULT_MAX_DEPTH} levels deep (the limit, LoadLimits.max_depth)"
+)
 ACCOUNT_LIMIT = f"mappings and sequences nest more than {MAX_ACCOUNT_DEPTH} levels deep (the limit, MAX_ACCOUNT_DEPTH)"
 
 
@@ -137,3 +140,16 @@ def test_an_account_dict_nested_500_deep_is_an_account_error_in_the_library(wher
         (problem,) = caught.value.problems
         assert problem.json_path.startswith(prefix + ".a[0].a[0]")
         assert problem.message.startswith(f"the account nests objects and arrays more than {MAX_ACCOUNT_DEPTH}")
+
+
+def test_a_json_account_deeper_than_the_parser_goes_is_an_account_error_in_the_library() -> None:
+    """`parse_account` (the library's reader) used to let the JSON parser's RecursionError out."""
+    with pytest.raises(AccountError) as caught:
+        parse_account('{"kind": "spot-margin", "x": ' + flow(100_000) + "}", source="deep.json")
+    assert [(p.file, p.message) for p in caught.value.problems] == [
+        (
+            "deep.json",
+            f"the account nests objects and arrays more than {MAX_ACCOUNT_DEPTH} levels deep"
+            " (the limit, MAX_ACCOUNT_DEPTH); an account has 3",
+        )
+    ]

@@ -45,7 +45,11 @@ def margin_policy_with(tmp_path: Path, figures: list[tuple[str, str]]) -> tuple[
     ("figures", "size"),
     [
         ([("f0", "total_asset_value ** 64")], 361),
-        ([("f0", "total_asset_value * total_asset_value")] + [(f"f{i}", f"f{i - 1} * f{i - 1}") for i in (1, 2, 3, 4)], 180),
+        (
+            [("f0", "total_asset_value * total_asset_value")]
+            + [(f"f{i}", f"f{i - 1} * f{i - 1}") for i in (1, 2, 3, 4)],
+            180,
+        ),
     ],
     ids=["power", "chain of squares"],
 )
@@ -56,7 +60,9 @@ def test_a_derived_figure_beyond_the_bound_is_an_evaluation_problem(
     evaluation write 486 MB.  Now the first figure beyond 1e120 in size stops the evaluation (exit 4)."""
     folder, line = margin_policy_with(tmp_path, figures)
     name, expression = figures[-1]
-    code, out, err = run("evaluate", str(EXAMPLES / "margin-a-regular.json"), "--policies", str(folder), "--as-of", AS_OF)
+    code, out, err = run(
+        "evaluate", str(EXAMPLES / "margin-a-regular.json"), "--policies", str(folder), "--as-of", AS_OF
+    )
     assert (code, out) == (4, "")
     first = err.splitlines()[0]
     assert first.startswith(f"policies/margin-trading.yaml:{line}:1: $.derived[{len(figures) - 1}]: `{expression}`")
@@ -67,7 +73,9 @@ def test_a_derived_figure_beyond_the_bound_is_an_evaluation_problem(
 
 
 def test_a_derived_figure_too_small_is_an_evaluation_problem(tmp_path: Path) -> None:
-    folder, _line = margin_policy_with(tmp_path, [("tiny", "(1e-60 * 1e-60 * total_liability_value) / total_asset_value")])
+    folder, _line = margin_policy_with(
+        tmp_path, [("tiny", "(1e-60 * 1e-60 * total_liability_value) / total_asset_value")]
+    )
     engine = policy_engine.load(folder)
     with pytest.raises(EvaluationError) as caught:
         engine.evaluate(example("margin-a-regular.json"), AS_OF)
@@ -76,7 +84,9 @@ def test_a_derived_figure_too_small_is_an_evaluation_problem(tmp_path: Path) -> 
 
 
 def test_figures_within_the_bound_are_decided(tmp_path: Path) -> None:
-    folder, _line = margin_policy_with(tmp_path, [("big", "total_asset_value ** 9"), ("small", "1e-60 / total_asset_value")])
+    folder, _line = margin_policy_with(
+        tmp_path, [("big", "total_asset_value ** 9"), ("small", "1e-60 / total_asset_value")]
+    )
     derived = policy_engine.load(folder).evaluate(example("margin-a-regular.json"), AS_OF).outcome["derived"]
     assert derived["big"] == Decimal(440000) ** 9
     assert derived["small"] == Decimal("1e-60") / 440000
@@ -93,7 +103,11 @@ def test_a_figure_that_underflows_is_an_evaluation_problem_not_zero(tmp_path: Pa
     with pytest.raises(EvaluationError) as caught:
         engine.evaluate(example("margin-a-regular.json"), AS_OF)
     (problem,) = caught.value.problems
-    assert (problem.file.endswith("margin-trading.yaml"), problem.line, problem.json_path) == (True, line, "$.derived[1]")
+    assert (problem.file.endswith("margin-trading.yaml"), problem.line, problem.json_path) == (
+        True,
+        line,
+        "$.derived[1]",
+    )
     assert problem.message.startswith(f"`{UNDERFLOWING}` failed with ")
     assert problem.message.split(" failed with ")[1].split(" ")[0] in ("Underflow", "Subnormal")
 
@@ -101,15 +115,16 @@ def test_a_figure_that_underflows_is_an_evaluation_problem_not_zero(tmp_path: Pa
 def test_the_engine_context_traps_underflow_and_subnormal_for_loading_and_evaluating() -> None:
     """Loading and evaluating both run in `engine_decimal_context`."""
     with engine_decimal_context():
-        assert getcontext().traps[Underflow] and getcontext().traps[Subnormal]
+        assert getcontext().traps[Underflow]
+        assert getcontext().traps[Subnormal]
         with pytest.raises(Subnormal):
             Decimal("1e-999999") / Decimal(10)  # exact, but below the exponent range
-        with pytest.raises(Underflow):
-            getcontext().traps[Subnormal] = False  # the engine's copy for this thread: restored below
-            try:
-                Decimal("1e-999999") / Decimal(3) ** 200
-            finally:
-                getcontext().traps[Subnormal] = True
+        getcontext().traps[Subnormal] = False  # the engine's copy for this thread: restored below
+        try:
+            with pytest.raises(Underflow):
+                Decimal("1e-999999") / Decimal(3) ** 200  # inexact and below: rounds to 0
+        finally:
+            getcontext().traps[Subnormal] = True
 
 
 def check_blames_the_account(account: dict[str, Any], tmp_path: Path, paths: list[str], policy: str) -> None:
