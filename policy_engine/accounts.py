@@ -203,7 +203,7 @@ def _surrogate_problem(text: str) -> str:
 
 
 def _key_problem(key: object) -> str:
-    if isinstance(key, str) and type(key) is str:
+    if type(key) is str:
         return f"the key {key!r} is not valid Unicode text (a lone surrogate); keys are written as UTF-8"
     return f"expected string keys (JSON object keys), got the {type(key).__name__} key {key!r}"
 
