@@ -93,10 +93,7 @@ def freeze_account(account: Mapping[str, Any], *, source: str) -> Mapping[str, A
 
 def too_deep_message() -> str:
     """The problem of an account nesting deeper than `MAX_ACCOUNT_DEPTH`."""
-    return (
-        f"the account nests objects and arrays more than {MAX_ACCOUNT_DEPTH} levels deep"
-        f" (the limit, {_DEPTH_SETTING}); an account has 3"
-    )
+    return f"the account nests objects and arrays more than {MAX_ACCOUNT_DEPTH} levels deep; an account has 3"
 
 
 def freeze_value(value: Any, levels: int = MAX_ACCOUNT_DEPTH) -> Any:

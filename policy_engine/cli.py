@@ -19,8 +19,8 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from ._depth import MAX_ACCOUNT_DEPTH, too_deep
-from .accounts import parse_account
+from ._depth import too_deep
+from .accounts import parse_account, too_deep_message
 from .bundled import DEFAULT_POLICIES
 from .decision import canonical_json
 from .decision_log import DecisionLog
@@ -411,7 +411,7 @@ def _read_account(name: str, stdin: TextIO, limit: int = MAX_INPUT_BYTES) -> tup
     return account, source
 
 
-_DEEP_MESSAGE = f"the account nests objects and arrays more than {MAX_ACCOUNT_DEPTH} levels deep; an account has 3"
+_DEEP_MESSAGE = too_deep_message()
 
 
 def _log_target(name: str | None, stderr: TextIO) -> str | TextIO | None:

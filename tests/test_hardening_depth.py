@@ -149,7 +149,6 @@ def test_a_json_account_deeper_than_the_parser_goes_is_an_account_error_in_the_l
     assert [(p.file, p.message) for p in caught.value.problems] == [
         (
             "deep.json",
-            f"the account nests objects and arrays more than {MAX_ACCOUNT_DEPTH} levels deep"
-            " (the limit, MAX_ACCOUNT_DEPTH); an account has 3",
+            f"the account nests objects and arrays more than {MAX_ACCOUNT_DEPTH} levels deep; an account has 3",
         )
     ]
