@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeGuard
 from referencing.jsonschema import DRAFT202012
 
 from ._numbers import MAX_MAGNITUDE, is_integer, is_number
-from .accounts import Refused, freeze_value
+from .accounts import Refused, freeze_value, unicode_text
 from .frozen import FrozenDict
 from .schema import _FORMAT_CHECKER, DecimalValidator
 
@@ -530,13 +530,14 @@ _SCALAR_TYPES = frozenset({"string", "number", "integer", "boolean", "null"})
 _SCALAR_VALUES = (str, int, Decimal, bool, type(None))
 _JSON_TYPE_OF = {str: "string", bool: "boolean", type(None): "null"}
 _KEPT_AS_IS = {
-    "string": "type({v}) is str",
+    "string": "(type({v}) is str and {v}.isascii())",
     "boolean": "type({v}) is bool",
     "null": "{v} is None",
     "integer": "(type({v}) is int and -_BEYOND < {v} < _BEYOND)",
     "number": "(type({v}) is int and -_BEYOND < {v} < _BEYOND)",
 }
-"""Values `freeze_value` keeps as they are, by exact type; any other (a Decimal, a str subclass) goes to it."""
+"""Values `freeze_value` keeps as they are, by exact type; any other (a Decimal, a str subclass, text that is not
+ASCII and may hold a lone surrogate) goes to it."""
 
 
 class CompiledReader(Protocol):
@@ -689,6 +690,8 @@ class _Freezer:
         if not body:
             return [], False
         loop = [f"for {key}, {item} in {v}.items():"]
+        # a key beyond the known names is tested as `freeze_value` tests keys: exact, valid Unicode text
+        loop.append(f"    if not (type({key}) is str and {key}.isascii()): _text({key})")
         if known:
             self.constants[f"_known{self.depth}"] = known
             loop.append(f"    if {key} not in _known{self.depth}:")
@@ -754,6 +757,7 @@ def compile_reader(schema: Mapping[str, Any] | bool) -> CompiledReader:
         "_MISSING": object(),
         "_check": check,
         "_freeze": freeze_value,
+        "_text": unicode_text,
         "_Refused": Refused,
         "_FrozenDict": FrozenDict,
         "_BEYOND": 10 ** (MAX_MAGNITUDE + 1),

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from decimal import Context, Decimal, DivisionByZero, InvalidOperation, Overflow
+from decimal import Context, Decimal, DivisionByZero, InvalidOperation, Overflow, Subnormal, Underflow
 
 MAX_MAGNITUDE = 60
 """Decimal exponents beyond ±60 (1e60) are refused: no price, quantity or ratio is that large or small,
 and a number like 1e50000000 would otherwise print as fifty million digits."""
 
-WIDE_CONTEXT = Context(prec=100, traps=[InvalidOperation, DivisionByZero, Overflow])
+MAX_COMPUTED_MAGNITUDE = 2 * MAX_MAGNITUDE
+"""A number a policy expression computes (a derived figure, an amount) is zero or within 1e-120..1e120 in size,
+room for the product or quotient of two inputs: one expression's `**` is bounded, a chain of figures each
+squaring the last is not, and a number beyond this would be written out as thousands of digits."""
+
+WIDE_CONTEXT = Context(prec=100, traps=[InvalidOperation, DivisionByZero, Overflow, Underflow, Subnormal])
 """Rounding to N places needs the value's integer digits plus N; this context has room for both."""
 
 

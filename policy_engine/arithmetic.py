@@ -5,9 +5,10 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from decimal import Context, DivisionByZero, InvalidOperation, Overflow, getcontext, setcontext
+from decimal import Context, DivisionByZero, InvalidOperation, Overflow, Subnormal, Underflow, getcontext, setcontext
 
-DECIMAL_CONTEXT = Context(prec=28, traps=[InvalidOperation, DivisionByZero, Overflow])
+DECIMAL_CONTEXT = Context(prec=28, traps=[InvalidOperation, DivisionByZero, Overflow, Underflow, Subnormal])
+"""Underflow and Subnormal are trapped: a result too small for the exponent range would silently become 0."""
 _per_thread = threading.local()
 
 

@@ -58,7 +58,7 @@ from ._output import AtomicOutput
 from .accounts import parse_json_account
 from .decision import Decision, canonical_json
 from .engine import Engine, load
-from .errors import PolicyEngineError, PolicyError, Problem
+from .errors import AccountError, PolicyEngineError, PolicyError, Problem
 from .model import PolicyRef
 from .product import Product
 
@@ -72,10 +72,32 @@ SLOT_BYTES = 16 << 20
 about 5 MB); a larger output comes back through the pipe instead.  Only the pages used are resident."""
 ERROR_LINES_KEPT = 10
 """The summary names the first error lines, up to this many."""
+MAX_LINE_BYTES = 1 << 24
+"""The longest JSON Lines input line read (16 MiB, what `evaluate` reads of an account; `--max-input-bytes`):
+a longer line is skipped in bounded reads, never held whole, and becomes an error row."""
+_SKIP_BYTES = 1 << 20
+"""An over-long line is read past this much at a time."""
 
-Row = bytes | str | Mapping[str, Any] | None
+
+@dataclass(frozen=True, slots=True)
+class OverlongLine:
+    """An input line longer than the reader's bound, skipped without being read whole: an error row."""
+
+    limit: int
+    unit: str
+    """`bytes`, or `characters` for a text stream."""
+
+    def problem(self, source: str) -> Problem:
+        return Problem(
+            file=source,
+            message=f"the line is longer than {self.limit:,} {self.unit} (the input-size limit, --max-input-bytes);"
+            " it was skipped without being read whole",
+        )
+
+
+Row = bytes | str | Mapping[str, Any] | OverlongLine | None
 """One input row: a line of JSON text (bytes are UTF-8) or an account already parsed (Decimals, not floats);
-None is a null cell of a Parquet input (an error row)."""
+None is a null cell of a Parquet input (an error row), an `OverlongLine` a line past the bound (one too)."""
 
 
 def _seconds(nanoseconds: int) -> str:
@@ -274,6 +296,8 @@ class ChunkDecider:
                     text = row.decode()
                 elif type(row) is str:
                     text = row
+                elif type(row) is OverlongLine:
+                    raise AccountError([row.problem(source)])
                 account = row if text is None else parse_json_account(text, source=source)
                 decision = evaluate(account, as_of, source=source)
             except (PolicyEngineError, UnicodeDecodeError, RecursionError) as error:
@@ -316,25 +340,51 @@ class ChunkDecider:
 class JsonlReader:
     """Chunks of lines from a JSON Lines stream, binary (fastest) or text; a leading byte-order mark is dropped."""
 
-    def __init__(self, stream: IO[bytes] | IO[str], *, chunk_size: int = CHUNK_SIZE) -> None:
+    def __init__(
+        self, stream: IO[bytes] | IO[str], *, chunk_size: int = CHUNK_SIZE, max_line_bytes: int = MAX_LINE_BYTES
+    ) -> None:
+        """`max_line_bytes` bounds what is read of one line (characters for a text stream); a longer line is
+        skipped in bounded reads and becomes an error row, and the run goes on."""
         if chunk_size < 1:
             raise ValueError(f"chunk_size must be at least 1, got {chunk_size}")
+        if max_line_bytes < 1:
+            raise ValueError(f"max_line_bytes must be at least 1, got {max_line_bytes}")
         self._stream = stream
         self._chunk_size = chunk_size
+        self._max_line = max_line_bytes
         self.total_bytes = _regular_file_size(stream)
         """The input's size when it is a regular file (for a progress bar with an end), else None."""
 
     def __iter__(self) -> Iterator[Chunk]:
-        stream: Iterator[bytes | str] = iter(self._stream)
+        lines = self._lines()
         first_line = 1
         while True:
-            rows: list[bytes | str] = list(islice(stream, self._chunk_size))
-            if not rows:
+            taken = list(islice(lines, self._chunk_size))
+            if not taken:
                 return
-            if first_line == 1:
+            rows = [row for row, _size in taken]
+            if first_line == 1 and not isinstance(rows[0], OverlongLine):
                 rows[0] = _without_bom(rows[0])
-            yield Chunk(first_line, rows, sum(map(len, rows)))
+            yield Chunk(first_line, rows, sum(size for _row, size in taken))
             first_line += len(rows)
+
+    def _lines(self) -> Iterator[tuple[bytes | str | OverlongLine, int]]:
+        """Each line with its size in the input; a line longer than the bound as an `OverlongLine`."""
+        readline, limit = self._stream.readline, self._max_line
+        line = readline(limit + 1)
+        newline: bytes | str = b"\n" if isinstance(line, bytes) else "\n"
+        while line:
+            size = len(line)
+            if size > limit and not (size == limit + 1 and line.endswith(newline)):  # type: ignore[arg-type]
+                while not line.endswith(newline):  # type: ignore[arg-type]  # skip the rest, a bounded read at a time
+                    line = readline(_SKIP_BYTES)
+                    if not line:
+                        break
+                    size += len(line)
+                yield OverlongLine(limit, "bytes" if newline == b"\n" else "characters"), size
+            else:
+                yield line, size
+            line = readline(limit + 1)
 
 
 def _without_bom(line: bytes | str) -> bytes | str:

@@ -19,8 +19,8 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from ._depth import MAX_ACCOUNT_DEPTH, too_deep
-from .accounts import parse_account
+from ._depth import too_deep
+from .accounts import parse_account, too_deep_message
 from .bundled import DEFAULT_POLICIES
 from .decision import canonical_json
 from .decision_log import DecisionLog
@@ -411,7 +411,7 @@ def _read_account(name: str, stdin: TextIO, limit: int = MAX_INPUT_BYTES) -> tup
     return account, source
 
 
-_DEEP_MESSAGE = f"the account nests objects and arrays more than {MAX_ACCOUNT_DEPTH} levels deep; an account has 3"
+_DEEP_MESSAGE = too_deep_message()
 
 
 def _log_target(name: str | None, stderr: TextIO) -> str | TextIO | None:
@@ -519,6 +519,7 @@ def _add_batch_commands(commands: Any, out: TextIO) -> None:
         help="the instant of every decision (default: now, read once: one instant for the whole batch)",
     )
     _policies_option(batch)
+    _input_limit_option(batch)  # here: the bound on one JSON Lines line
     batch.add_argument(
         "--log-file",
         default=None,
@@ -620,13 +621,14 @@ def _batch_reader(args: argparse.Namespace, input_format: str, stdin: TextIO, st
     from .batch import JsonlReader  # noqa: PLC0415 - only this command needs it
 
     if args.input == "-":
-        return JsonlReader(getattr(stdin, "buffer", stdin), chunk_size=args.chunk_size)  # bytes when stdin has them
+        stdin_lines = getattr(stdin, "buffer", stdin)  # bytes when stdin has them
+        return JsonlReader(stdin_lines, chunk_size=args.chunk_size, max_line_bytes=args.max_input_bytes)
     try:
         stream = Path(args.input).open("rb")  # noqa: SIM115 - closed by the caller's ExitStack, after the run
     except OSError as error:
         raise AccountError([Problem(file=args.input, message=f"cannot read the accounts: {error.strerror}")]) from error
     stack.callback(stream.close)
-    return JsonlReader(stream, chunk_size=args.chunk_size)
+    return JsonlReader(stream, chunk_size=args.chunk_size, max_line_bytes=args.max_input_bytes)
 
 
 def _batch_writer(out: str, output_format: str) -> Any:

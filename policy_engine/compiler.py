@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from ._expressions import Expression, ExprType, compile_expression, name_refusal
-from ._numbers import quantum
+from ._numbers import MAX_COMPUTED_MAGNITUDE, quantum
 from .errors import EvaluationError, JsonPath, Problem, format_json_path
 from .model import PolicyDocument, Rounding
 from .trace import Env, StepSpec
@@ -24,23 +24,44 @@ Problems = list[Problem]
 
 
 def run(expression: Expression, env: Mapping[str, Any], spec: StepSpec) -> Any:
-    """Evaluate a compiled expression; an arithmetic failure names the expression and its YAML line."""
+    """Evaluate a compiled expression; an arithmetic failure names the expression and its YAML line.
+
+    A number it computes must be zero or within `MAX_COMPUTED_MAGNITUDE` (1e-60 to 1e60 in size): each
+    expression's `**` is bounded, but figures built on figures are not, and a figure beyond the bound
+    would be written out as thousands of digits.  Such a figure is an evaluation problem naming it.
+    """
     try:
-        return expression.function(env)
+        value = expression.function(env)
     except ArithmeticError as error:
-        file, _, line = (spec.source or "?:0").rpartition(":")
-        inputs = ", ".join(f"{name} = {env.get(name)}" for name in expression.names)
-        raise EvaluationError(
-            [
-                Problem(
-                    file=file,
-                    line=int(line),
-                    col=1,
-                    json_path=spec.path or "$",
-                    message=f"`{expression.source}` failed with {type(error).__name__} for {inputs}",
-                )
-            ]
-        ) from error
+        raise _failed(expression, env, spec, f"failed with {type(error).__name__}") from error
+    if type(value) is Decimal and value and not -MAX_COMPUTED_MAGNITUDE <= value.adjusted() <= MAX_COMPUTED_MAGNITUDE:
+        size = "large" if value.adjusted() > 0 else "small"
+        raise _failed(
+            expression,
+            env,
+            spec,
+            f"makes {spec.description or spec.name} too {size}: about 1e{value.adjusted()} (computed numbers are"
+            f" zero or within 1e-{MAX_COMPUTED_MAGNITUDE} to 1e{MAX_COMPUTED_MAGNITUDE} in size,"
+            " MAX_COMPUTED_MAGNITUDE)",
+        )
+    return value
+
+
+def _failed(expression: Expression, env: Mapping[str, Any], spec: StepSpec, what: str) -> EvaluationError:
+    """The evaluation problem of an expression, at its YAML line, with the values it read."""
+    file, _, line = (spec.source or "?:0").rpartition(":")
+    inputs = ", ".join(f"{name} = {env.get(name)}" for name in expression.names)
+    return EvaluationError(
+        [
+            Problem(
+                file=file,
+                line=int(line),
+                col=1,
+                json_path=spec.path or "$",
+                message=f"`{expression.source}` {what} for {inputs}",
+            )
+        ]
+    )
 
 
 def expression_at(

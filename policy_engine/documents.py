@@ -20,7 +20,7 @@ from ._fastcheck import check_for
 from ._numbers import parse_instant
 from .arithmetic import engine_decimal_context
 from .errors import Problem, did_you_mean
-from .loader import parse_yaml
+from .loader import DEFAULT_MAX_DEPTH, parse_yaml
 from .model import PolicyDocument, PolicyRef, YamlDocument
 from .product import CompiledPolicy, Product, SchemaRef
 from .registry import Registry
@@ -39,6 +39,9 @@ class LoadLimits:
 
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
     max_alias_nodes: int = 100
+    max_depth: int = DEFAULT_MAX_DEPTH
+    """The deepest nesting of mappings and sequences in a policy file, checked while composing (no recursion
+    limit is the guard); a deeper file is a problem at its first node too deep."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,7 +152,9 @@ def _read(
         text = raw.decode("utf-8")
     except UnicodeDecodeError as error:
         return None, [Problem(file=shown, message=f"not UTF-8 text: byte {error.start} cannot be decoded")], None
-    yaml_document, problems = parse_yaml(text, file=shown, max_alias_nodes=limits.max_alias_nodes)
+    yaml_document, problems = parse_yaml(
+        text, file=shown, max_alias_nodes=limits.max_alias_nodes, max_depth=limits.max_depth
+    )
     if yaml_document is None:
         return None, problems, None
     data = yaml_document.data

@@ -13,13 +13,13 @@ from typing import IO, Any
 
 from ._fastcheck import CompiledReader, reader_for
 from ._numbers import iso
-from .accounts import freeze_account
+from .accounts import freeze_account, uncomputable
 from .arithmetic import engine_context
 from .clock import Clock, as_of_error, resolve_instant, utc_now
 from .decision import Decision, made_decision
 from .decision_log import DecisionLog, LogSink
 from .documents import LoadLimits, compile_paths
-from .errors import AccountError, EvaluationError, PolicyError, Problem, did_you_mean
+from .errors import AccountError, PolicyError, Problem, did_you_mean
 from .model import PolicyRef
 from .operations import Applied, OperationSpec, apply_operations
 from .product import Account, CompiledPolicy, Product
@@ -166,15 +166,9 @@ class Engine:
             raise as_of_error(
                 f"the decision at {iso(moment)} needs an instant beyond the range of dates (years 1 to 9999)"
             ) from error
-        except ArithmeticError as error:
-            raise EvaluationError(
-                [
-                    Problem(
-                        file=policy.ref.file,
-                        message=f"arithmetic failed while evaluating {source}: {type(error).__name__}",
-                    )
-                ]
-            ) from error
+        except ArithmeticError as error:  # the product's own arithmetic on valid values (policy expressions raise
+            # EvaluationError themselves): the account's values together are beyond computing, not the policy
+            raise uncomputable(frozen, source=source, error=error, policy=policy.ref.id) from error
         finally:
             setcontext(callers_context)
         refs = tuple(p.ref for p in related.values()) if related else ()

@@ -36,16 +36,51 @@ from .errors import JsonPath, Problem, format_json_path
 from .model import Mark, YamlDocument
 
 DEFAULT_MAX_ALIAS_NODES = 100
+DEFAULT_MAX_DEPTH = 64
+"""The deepest nesting of mappings and sequences a policy may have (the bundled ones nest 7 deep)."""
 
 _CORE = "tag:yaml.org,2002:"
 _AMBIGUOUS_BOOL = "tag:policy-engine,2026:yaml11-bool"
 _NOT_FINITE = "tag:policy-engine,2026:not-finite"
 
 
+class _TooDeep(Exception):
+    """Raised by `_Loader.compose_node` at the first node nested deeper than the limit."""
+
+    def __init__(self, mark: yaml.Mark, path: JsonPath) -> None:
+        super().__init__(mark)
+        self.mark = mark
+        self.path = path
+
+
 class _Loader(yaml.SafeLoader):
-    """A safe loader with our own scalar resolution table (see module docstring)."""
+    """A safe loader with our own scalar resolution table (see module docstring).
+
+    PyYAML's composer recurses once per level of nesting; this one counts the
+    levels and stops at `max_depth`, so that the stack, not the limit, is never
+    what ends a deep document.
+    """
 
     yaml_implicit_resolvers: dict[Any, Any] = {}  # noqa: RUF012 - PyYAML's own class-level table
+
+    def __init__(self, stream: str, max_depth: int = DEFAULT_MAX_DEPTH) -> None:
+        super().__init__(stream)
+        self._levels_left = max_depth + 1  # the document's root is a node too
+        self._path: list[str | int | None] = []
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        # `index` is a sequence index, a mapping value's key node, or None for a key (PyYAML types it `int`)
+        found: object = index
+        self._path.append(found.value if isinstance(found, yaml.ScalarNode) else found if type(found) is int else None)
+        self._levels_left -= 1
+        try:
+            if self._levels_left < 0:
+                path = tuple(step for step in self._path[1:] if isinstance(step, str | int))
+                raise _TooDeep(self.peek_event().start_mark, path)  # type: ignore[no-untyped-call]
+            return super().compose_node(parent, index)
+        finally:
+            self._levels_left += 1
+            self._path.pop()
 
 
 _WITH_LIBYAML: bool = getattr(yaml, "__with_libyaml__", False)
@@ -90,9 +125,13 @@ def _mark(node: yaml.Node) -> Mark:
 class _Builder:
     """Turns a composed node tree into plain values, collecting problems."""
 
-    def __init__(self, file: str, max_alias_nodes: int, *, libyaml: bool = False) -> None:
+    def __init__(
+        self, file: str, max_alias_nodes: int, max_depth: int, depth_setting: str, *, libyaml: bool = False
+    ) -> None:
         self.file = file
         self.max_alias_nodes = max_alias_nodes
+        self.max_depth = max_depth
+        self.depth_setting = depth_setting
         self.libyaml = libyaml
         """The nodes come from libyaml: note any node where its reading differs from the pure path's."""
         self.differs = False
@@ -118,6 +157,9 @@ class _Builder:
         )
 
     def build(self, node: yaml.Node, path: JsonPath, *, via_alias: bool = False) -> Any:
+        if len(path) > self.max_depth:  # aliases can nest a document deeper than its text does
+            self.problem(node, path, too_deep_message(self.max_depth, self.depth_setting))
+            return None
         if id(node) in self._active:
             self.problem(node, path, "recursive alias: a node contains itself")
             return None
@@ -251,25 +293,57 @@ def _describe(node: yaml.Node) -> str:
     return "a mapping" if isinstance(node, yaml.MappingNode) else "a sequence"
 
 
+def too_deep_message(max_depth: int, setting: str) -> str:
+    """The problem of a document nesting deeper than `max_depth`; `setting` names what changes the limit."""
+    return f"mappings and sequences nest more than {max_depth} levels deep (the limit, {setting})"
+
+
 def parse_yaml(
-    text: str, *, file: str, max_alias_nodes: int = DEFAULT_MAX_ALIAS_NODES
+    text: str,
+    *,
+    file: str,
+    max_alias_nodes: int = DEFAULT_MAX_ALIAS_NODES,
+    max_depth: int = DEFAULT_MAX_DEPTH,
+    depth_setting: str = "LoadLimits.max_depth",
 ) -> tuple[YamlDocument | None, list[Problem]]:
-    """Parse one YAML document; return it with no problems, or None with all problems found."""
+    """Parse one YAML document; return it with no problems, or None with all problems found.
+
+    A document nesting deeper than `max_depth` is a problem at the first node
+    too deep (`depth_setting` names the setting in its message).
+    """
     if _WITH_LIBYAML and not _libyaml_reads_differently(text):
-        document = _parse_with_libyaml(text, file=file, max_alias_nodes=max_alias_nodes)
+        document = _parse_with_libyaml(
+            text, file=file, max_alias_nodes=max_alias_nodes, max_depth=max_depth, depth_setting=depth_setting
+        )
         if document is not None:
             return document, []
-    return parse_yaml_in_python(text, file=file, max_alias_nodes=max_alias_nodes)
+    return parse_yaml_in_python(
+        text, file=file, max_alias_nodes=max_alias_nodes, max_depth=max_depth, depth_setting=depth_setting
+    )
 
 
 def parse_yaml_in_python(
-    text: str, *, file: str, max_alias_nodes: int = DEFAULT_MAX_ALIAS_NODES
+    text: str,
+    *,
+    file: str,
+    max_alias_nodes: int = DEFAULT_MAX_ALIAS_NODES,
+    max_depth: int = DEFAULT_MAX_DEPTH,
+    depth_setting: str = "LoadLimits.max_depth",
 ) -> tuple[YamlDocument | None, list[Problem]]:
     """`parse_yaml` with PyYAML's pure-Python composer: the path that words every problem."""
     loader = None
     try:
-        loader = _Loader(text)
+        loader = _Loader(text, max_depth)
         node = loader.get_single_node()
+    except _TooDeep as error:
+        problem = Problem(
+            file=file,
+            line=error.mark.line + 1,
+            col=error.mark.column + 1,
+            json_path=format_json_path(error.path),
+            message=too_deep_message(max_depth, depth_setting),
+        )
+        return None, [problem]
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)
@@ -287,14 +361,21 @@ def parse_yaml_in_python(
             loader.dispose()
     if node is None:
         return None, [Problem(file=file, line=1, col=1, message="the document is empty")]
-    builder = _Builder(file, max_alias_nodes)
+    builder = _Builder(file, max_alias_nodes, max_depth, depth_setting)
     data = builder.build(node, ())
     if builder.problems:
         return None, builder.problems
     return YamlDocument(data, builder.marks, builder.key_marks), []
 
 
-def _parse_with_libyaml(text: str, *, file: str, max_alias_nodes: int) -> YamlDocument | None:
+def _parse_with_libyaml(
+    text: str,
+    *,
+    file: str,
+    max_alias_nodes: int,
+    max_depth: int = DEFAULT_MAX_DEPTH,
+    depth_setting: str = "LoadLimits.max_depth",
+) -> YamlDocument | None:
     """The document composed by libyaml, or None when that path meets any problem (the pure path then reports it)."""
     loader = None
     try:
@@ -308,7 +389,7 @@ def _parse_with_libyaml(text: str, *, file: str, max_alias_nodes: int) -> YamlDo
             loader.dispose()
     if node is None:
         return None
-    builder = _Builder(file, max_alias_nodes, libyaml=True)
+    builder = _Builder(file, max_alias_nodes, max_depth, depth_setting, libyaml=True)
     data = builder.build(node, ())
     if builder.problems or builder.differs:
         return None
