@@ -14,6 +14,7 @@ from .documents import LoadLimits
 from .engine import Engine, load
 from .errors import AccountError, DecisionLogError, EvaluationError, PolicyEngineError, PolicyError, Problem
 from .frozen import FrozenDict
+from .reloading import PolicyChange, PolicyWatcher, Reloaded
 
 __all__ = [
     "BUNDLED",
@@ -24,9 +25,12 @@ __all__ = [
     "EvaluationError",
     "FrozenDict",
     "LoadLimits",
+    "PolicyChange",
     "PolicyEngineError",
     "PolicyError",
+    "PolicyWatcher",
     "Problem",
+    "Reloaded",
     "load",
 ]
 

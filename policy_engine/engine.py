@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 import time
-from bisect import bisect_right
-from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, date, datetime
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import UTC, date, datetime, timedelta
 from decimal import getcontext, setcontext
 from pathlib import Path
 from types import MappingProxyType
@@ -24,6 +24,7 @@ from .model import PolicyRef
 from .operations import Applied, OperationSpec, apply_operations
 from .product import Account, CompiledPolicy, Product
 from .registry import Registry, discovered
+from .reloading import DEFAULT_WATCH_INTERVAL, PolicySet, PolicySource, PolicyWatcher, Reloaded, not_reloadable
 from .schema import describe, load_schema, schema_problems
 
 _NOTHING: Mapping[str, CompiledPolicy] = MappingProxyType({})
@@ -42,17 +43,14 @@ class Engine:
         registry: Registry | None = None,
         decision_log: DecisionLog | None = None,
         clock: Clock | None = None,
+        source: PolicySource | None = None,
     ) -> None:
         self._registry = registry or discovered()
-        by_kind: dict[str, list[CompiledPolicy]] = {}
-        for policy in policies:
-            by_kind.setdefault(policy.ref.kind, []).append(policy)
-        self._versions = {kind: sorted(found, key=lambda p: p.ref.effective_from) for kind, found in by_kind.items()}
-        self._starts = {  # aware datetimes compare exactly, whatever their offsets
-            kind: [p.ref.effective_from for p in found] for kind, found in self._versions.items()
-        }
-        self._latest = {kind: (found[-1].ref.effective_from, found[-1]) for kind, found in self._versions.items()}
-        """The last version of each kind and its start: the one in force at any later instant."""
+        self._set = PolicySet.of(policies)
+        """The policies, as one immutable snapshot: `reload` replaces it whole, and each call reads it once."""
+        self._source = source
+        """Where the policies were read from (`load`), for `reload`; None for an engine made from compiled ones."""
+        self._reloading = threading.Lock()
         self._products = dict(self._registry.by_account_kind)  # a read-only view's `get` costs a method call
         self._readers: dict[str, CompiledReader] = {}
         """The compiled reader of each account kind, once the kind has been evaluated often enough (see `_reader`)."""
@@ -62,7 +60,7 @@ class Engine:
     @property
     def policies(self) -> tuple[PolicyRef, ...]:
         """Every loaded policy version, by kind and then time."""
-        return tuple(p.ref for kind in sorted(self._versions) for p in self._versions[kind])
+        return self._set.refs
 
     @property
     def products(self) -> Mapping[str, Product]:
@@ -93,25 +91,46 @@ class Engine:
         product = self._registry.by_account_kind.get(account_kind)
         if product is None:
             raise AccountError([self._kind_problem({"kind": account_kind}, "account")])
-        return self._in_force(product.policy_kind, resolve_instant(as_of, self._clock))
+        return self._in_force(self._set, product.policy_kind, resolve_instant(as_of, self._clock))
 
-    def _version_at(self, kind: str, moment: datetime) -> CompiledPolicy | None:
-        """The version of `kind` in force at `moment`, or None (none loaded, or none in force yet)."""
-        latest = self._latest.get(kind)
-        if latest is not None and moment >= latest[0]:
-            return latest[1]  # the usual case: the newest version, no search
-        versions = self._versions.get(kind)
-        if not versions:
-            return None
-        index = bisect_right(self._starts[kind], moment) - 1
-        return versions[index] if index >= 0 else None
+    def reload(self) -> Reloaded:
+        """Read the policies again (the paths and options of `load`) and put them in force if every one loads.
 
-    def _in_force(self, kind: str, moment: datetime) -> CompiledPolicy:
+        Otherwise raise `PolicyError` with every problem: the engine keeps the
+        policies it had.  An evaluation running meanwhile uses the old set or
+        the new one, whole (`policy_engine.reloading`).  Returns the versions
+        that changed.
+        """
+        with self._reloading:  # one reload at a time; evaluations never wait for it
+            if self._source is None:
+                raise not_reloadable()
+            old, new = self._set, self._source.load()
+            self._set = new  # the swap: one reference
+        return Reloaded.between(old, new)
+
+    def watch(
+        self,
+        interval: timedelta = DEFAULT_WATCH_INTERVAL,
+        *,
+        on_reload: Callable[[Reloaded], None] | None = None,
+        on_error: Callable[[Exception], None] | None = None,
+    ) -> PolicyWatcher:
+        """A started daemon thread that calls `reload` when the policy files change; `stop()` it when done.
+
+        A failed reload leaves the old policies in force; it is logged (structlog
+        event `policy_reload_failed`) and passed to `on_error`.
+        """
+        if self._source is None:
+            raise not_reloadable()
+        watcher = PolicyWatcher(self.reload, self._source, interval=interval, on_reload=on_reload, on_error=on_error)
+        return watcher.start()
+
+    def _in_force(self, policies: PolicySet, kind: str, moment: datetime) -> CompiledPolicy:
         """The version of `kind` in force at `moment`; an `AccountError` saying why there is none."""
-        policy = self._version_at(kind, moment)
+        policy = policies.at(kind, moment)
         if policy is not None:
             return policy
-        versions = self._versions.get(kind)
+        versions = policies.versions.get(kind)
         if not versions:
             raise AccountError([Problem(file="policies", message=f"no `{kind}` policy is loaded")])
         first = versions[0].ref
@@ -154,10 +173,11 @@ class Engine:
             self._check(read, product, account, source)
             frozen = freeze_account(account, source=source)  # refuses floats and numbers beyond 1e60
         moment = as_of if type(as_of) is datetime and as_of.tzinfo is UTC else resolve_instant(as_of, self._clock)
-        latest = self._latest.get(product.policy_kind)  # the newest version: `_in_force` without a call or a search
+        policies = self._set  # read once: a reload meanwhile is seen whole or not at all
+        latest = policies.latest.get(product.policy_kind)  # the newest version: `_in_force` without a call or a search
         in_force = latest is not None and moment >= latest[0]
-        policy = latest[1] if in_force else self._in_force(product.policy_kind, moment)  # type: ignore[index]
-        related = self._related(product, moment) if product.reads else _NOTHING
+        policy = latest[1] if in_force else self._in_force(policies, product.policy_kind, moment)  # type: ignore[index]
+        related = self._related(policies, product, moment) if product.reads else _NOTHING
         callers_context = getcontext()
         setcontext(engine_context())
         try:
@@ -177,10 +197,10 @@ class Engine:
             self._log.record(decision, duration_ns=time.perf_counter_ns() - started)
         return decision
 
-    def _related(self, product: Product, moment: datetime) -> Mapping[str, CompiledPolicy]:
+    def _related(self, policies: PolicySet, product: Product, moment: datetime) -> Mapping[str, CompiledPolicy]:
         related = {}
         for kind in product.reads:
-            policy = self._in_force(kind, moment) if kind in product.requires else self._version_at(kind, moment)
+            policy = self._in_force(policies, kind, moment) if kind in product.requires else policies.at(kind, moment)
             if policy is not None:
                 related[kind] = policy
         return related
@@ -239,9 +259,10 @@ def load(
     UTC time).
     """
     registry = discovered() if products is None else Registry.of(products)
-    compiled, problems = compile_paths(paths or ("policies",), limits or LoadLimits(), registry)
+    source = PolicySource(paths or ("policies",), limits or LoadLimits(), registry)
+    compiled, problems = compile_paths(source.paths, source.limits, registry)
     if problems:
         raise PolicyError(problems)
     if decision_log is not None and not isinstance(decision_log, DecisionLog):
         decision_log = DecisionLog(decision_log)
-    return Engine(compiled, registry=registry, decision_log=decision_log, clock=clock)
+    return Engine(compiled, registry=registry, decision_log=decision_log, clock=clock, source=source)
