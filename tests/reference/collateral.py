@@ -83,7 +83,7 @@ def _outcome(policy: Mapping[str, Any], account: Mapping[str, Any]) -> dict[str,
         "allowed": True,
         "message": None,
     }
-    if not applies:
+    if not applies or limit is None:  # a limited rank without a limit is refused at load
         return outcome
     ratio = total / limit
     number = _band(rule["bands"], ratio)
