@@ -203,7 +203,12 @@ def liquidation_price(position: Position, brackets: Brackets) -> Liquidation:
         return Liquidation(price=None, bracket=None, no_price="any_price")
     candidates = [(bracket, _candidate(position, bracket)) for bracket in brackets.rows]
     for bracket, price in candidates:
-        if bracket.holds(position.notional(price)):
+        notional = position.notional(price)
+        if bracket.holds(notional):
+            # a root on an edge is in both brackets' ranges: it belongs to the one the policy's edge rule names
+            owner = brackets.find(notional) if notional == bracket.upper else None
+            if owner is not None and owner is not bracket:
+                return Liquidation(price=_candidate(position, owner), bracket=owner)
             return Liquidation(price=price, bracket=bracket)
     last, price = candidates[-1]
     if last.upper is not None and position.notional(price) > last.upper:
