@@ -148,8 +148,8 @@ class PolicyChange:
     def to_dict(self) -> dict[str, Any]:
         return {
             "kind": self.kind,
-            "old": _brief(self.old),
-            "new": _brief(self.new),
+            "old": None if self.old is None else self.old.to_dict(),
+            "new": None if self.new is None else self.new.to_dict(),
             "edited_in_place": self.edited_in_place,
         }
 
@@ -159,18 +159,6 @@ class PolicyChange:
 
 def _named(ref: PolicyRef | None) -> str:
     return "(none)" if ref is None else f"{ref.id} v{ref.version} ({ref.sha256[:12]})"
-
-
-def _brief(ref: PolicyRef | None) -> dict[str, Any] | None:
-    if ref is None:
-        return None
-    return {
-        "id": ref.id,
-        "version": ref.version,
-        "effective_from": ref.effective_from.isoformat(),
-        "sha256": ref.sha256,
-        "file": ref.file,
-    }
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -115,6 +115,7 @@ def test_reload_puts_the_new_set_in_force_and_names_what_changed(folder: Path, d
         PolicyChange(kind="margin-trading", old=before["margin-trading"], new=after["margin-trading"]),
     )
     assert reloaded.policies == engine.policies
+    assert [change.edited_in_place for change in reloaded.changes] == [False, False]  # both have a new version
     assert {kind: ref.version for kind, ref in after.items()} == {
         **{kind: ref.version for kind, ref in before.items()},
         "collateral": 2,
@@ -155,26 +156,20 @@ def test_an_edit_that_keeps_the_version_is_flagged(folder: Path) -> None:
     (folder / MARGIN).write_text(SET_A[MARGIN].replace(MARGIN_CALL_A, MARGIN_CALL_B))
     (change,) = engine.reload().changes
     assert change.edited_in_place
-    assert change.to_dict() == {
-        "kind": "margin-trading",
-        "old": {
-            "id": "spot-margin",
-            "version": 1,
-            "effective_from": "2026-01-01T00:00:00+00:00",
-            "sha256": change.old.sha256 if change.old else None,
-            "file": "policies/margin-trading.yaml",
-        },
-        "new": {
-            "id": "spot-margin",
-            "version": 1,
-            "effective_from": "2026-01-01T00:00:00+00:00",
-            "sha256": change.new.sha256 if change.new else None,
-            "file": "policies/margin-trading.yaml",
-        },
-        "edited_in_place": True,
-    }
     assert change.old is not None
     assert change.new is not None
+    assert change.to_dict() == {
+        "kind": "margin-trading",
+        "old": change.old.to_dict(),
+        "new": change.new.to_dict(),
+        "edited_in_place": True,
+    }
+    assert {key: change.new.to_dict()[key] for key in ("id", "version", "effective_from", "file")} == {
+        "id": "spot-margin",
+        "version": 1,
+        "effective_from": "2026-01-01T00:00:00Z",
+        "file": "policies/margin-trading.yaml",
+    }
     assert change.old.sha256 != change.new.sha256
 
 
