@@ -16,10 +16,12 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from ._depth import too_deep
+from ._numbers import parse_decimal
 from .accounts import parse_account, too_deep_message
 from .bundled import DEFAULT_POLICIES
 from .decision import canonical_json
@@ -39,6 +41,7 @@ from .exit_codes import (
     exit_code_table,
 )
 from .registry import discovered
+from .walk_limits import DEFAULT_WALK_LIMITS, WalkLimits
 
 if TYPE_CHECKING:
     from _typeshed import SupportsWrite
@@ -242,6 +245,22 @@ def _parser(out: TextIO) -> argparse.ArgumentParser:
     )
     _policies_option(simulate)
     _input_limit_option(simulate)
+    simulate.add_argument(
+        "--max-evaluations",
+        type=_at_least(1),
+        default=DEFAULT_WALK_LIMITS.max_evaluations,
+        metavar="N",
+        help="stop the walk after this many evaluations (price points and retries); the timeline written ends"
+        " there, its summary says `ended: evaluation_limit`, and the exit code is 2 (default: %(default)s)",
+    )
+    simulate.add_argument(
+        "--time-limit",
+        type=_seconds,
+        default=None,
+        metavar="SECONDS",
+        help="stop the walk after this long (whole or decimal seconds), as --max-evaluations does, with"
+        " `ended: time_limit` (default: no bound beyond --max-evaluations)",
+    )
     simulate.add_argument(
         "--format",
         choices=("text", "json", "jsonl"),
@@ -454,7 +473,7 @@ def _evaluate(args: argparse.Namespace, stdin: TextIO, stdout: TextIO, stderr: T
     return _failed_check(args.fail_on, {decision.status: 1}, stderr)
 
 
-def _simulate(args: argparse.Namespace, stdin: TextIO, stdout: TextIO) -> int:
+def _simulate(args: argparse.Namespace, stdin: TextIO, stdout: TextIO, stderr: TextIO) -> int:
     engine = load(*_policy_paths(args))
     if args.account == "-" and args.prices == "-":
         raise AccountError([Problem(file="--prices", message="the account and the price path cannot both be stdin")])
@@ -462,9 +481,37 @@ def _simulate(args: argparse.Namespace, stdin: TextIO, stdout: TextIO) -> int:
 
     account, source = _read_account(args.account, stdin, args.max_input_bytes)
     opened = PricePath.from_stream(stdin, source=STDIN_NAME) if args.prices == "-" else PricePath.open(args.prices)
+    limits = WalkLimits(max_evaluations=args.max_evaluations, time_limit=args.time_limit)
     with opened as path:  # streamed: memory stays flat however long the path is
-        write_timeline(walk(engine, account, path, source=source), stdout, args.format)
+        timeline = walk(engine, account, path, source=source, limits=limits)
+        write_timeline(timeline, stdout, args.format)
+    ended = timeline.summary["ended"] if timeline.summary else None
+    if ended in _STOPPED_BY:
+        print(
+            f"policy-engine simulate: stopped after {timeline.evaluations} evaluations by {_STOPPED_BY[ended]};"
+            f" the timeline written ends there (its summary says `ended: {ended}`)",
+            file=stderr,
+        )
+        return EXIT_INPUT
     return EXIT_OK
+
+
+_STOPPED_BY = {"evaluation_limit": "--max-evaluations", "time_limit": "--time-limit"}
+"""How a walk stopped by a bound ends (its summary's `ended`), and the option that set the bound."""
+
+
+def _seconds(text: str) -> timedelta:
+    """An argparse `type`: a positive number of seconds, whole or decimal, as a `timedelta` (never via binary)."""
+    seconds = parse_decimal(text)
+    if seconds is None or seconds <= 0 or seconds > MAX_TIME_LIMIT_SECONDS:
+        raise argparse.ArgumentTypeError(
+            f"expected a number of seconds above 0 and at most {MAX_TIME_LIMIT_SECONDS}, got {text!r}"
+        )
+    return timedelta(microseconds=int(seconds.scaleb(6).to_integral_value()))
+
+
+MAX_TIME_LIMIT_SECONDS = 10**9
+"""About 31 years: a larger --time-limit is a typo, not a bound."""
 
 
 def _at_least(minimum: int) -> Any:
@@ -1010,7 +1057,7 @@ def _run(args: argparse.Namespace, stdin: TextIO, stdout: TextIO, stderr: TextIO
         if args.command == "population":
             return _population(args, stdout, stderr)
         if args.command == "simulate":
-            return _simulate(args, stdin, stdout)
+            return _simulate(args, stdin, stdout, stderr)
         if args.command == "init":
             return _init(args, stdout)
         if args.command == "test":

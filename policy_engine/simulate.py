@@ -25,8 +25,9 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal, getcontext, setcontext
 from types import MappingProxyType
 from typing import Any, Literal, TextIO
@@ -39,8 +40,11 @@ from .engine import Engine
 from .errors import AccountError, Problem
 from .price_path import PathLimits, PricePath, PricePoint, assets_of, read_price_path
 from .product import Account, Simulation
+from .walk_limits import DEFAULT_WALK_LIMITS, WalkLimits
 
 MAX_WAKEUPS_PER_INTERVAL = 1_000
+
+
 SPOOL_BYTES = 1 << 20
 """Text and JSON timelines are held in memory up to this size, then in a temporary file (see `write_timeline`)."""
 
@@ -60,11 +64,20 @@ class Walk:
     when the walk is made (an `AccountError` before any entry); the path is
     read one point ahead at most, and only when a retry falls due after the
     current point.  Once the entries are exhausted, `summary` holds the rest
-    of the timeline: `account`, `ended` (`end_of_path` or `liquidation`),
+    of the timeline: `account`, `ended` (`end_of_path`, `liquidation`, or
+    `evaluation_limit` or `time_limit` when a bound of `limits` stopped it),
     `evaluations`, `final_account` and `retries_cut_short_after`.
     """
 
-    def __init__(self, engine: Engine, account: Mapping[str, Any], path: Iterable[PricePoint], *, source: str) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        account: Mapping[str, Any],
+        path: Iterable[PricePoint],
+        *,
+        source: str,
+        limits: WalkLimits = DEFAULT_WALK_LIMITS,
+    ) -> None:
         product = engine.product_for(account, source=source)
         hooks = product.simulation
         if hooks is None:
@@ -88,6 +101,7 @@ class Walk:
         if priced is not None and not priced & held:
             raise AccountError([_nothing_held(priced, held, source)])
         self._engine, self._hooks, self._account, self._source = engine, hooks, account, source
+        self.limits = limits
         self._held = held if priced is None else None  # a path read as it goes is checked when it ends
         self._entries = self._walk(first, points)
         self.evaluations = 0
@@ -101,6 +115,8 @@ class Walk:
 
     def _walk(self, first: PricePoint, points: Iterator[PricePoint]) -> Iterator[dict[str, Any]]:
         engine, hooks, source = self._engine, self._hooks, self._source
+        most, time_limit = self.limits.max_evaluations, self.limits.time_limit
+        deadline = None if time_limit is None else time.monotonic_ns() + time_limit // timedelta(microseconds=1) * 1000
         previous_status: str | None = None
         truncated: list[datetime] = []
         priced: set[str] = set()
@@ -113,6 +129,11 @@ class Walk:
             moment, reason = point.at, "price"
             following: PricePoint | None = _UNREAD
             for _ in range(MAX_WAKEUPS_PER_INTERVAL):
+                if self.evaluations >= most or (deadline is not None and time.monotonic_ns() >= deadline):
+                    # another evaluation is due: the walk stops short of it, and says which bound stopped it
+                    ended = "evaluation_limit" if self.evaluations >= most else "time_limit"
+                    self.summary = self._summary(state, ended, truncated)
+                    return
                 decision = engine.evaluate(state, as_of=moment, source=source)
                 status = decision.status
                 summary, advanced, wake = _effects(hooks, state, decision.outcome)
@@ -201,23 +222,37 @@ def _nothing_held(priced: frozenset[str], held: frozenset[str], source: str) -> 
     )
 
 
-def walk(engine: Engine, account: Mapping[str, Any], path: Iterable[PricePoint], *, source: str) -> Walk:
-    """The simulation of `account` along `path`, entry by entry (see `Walk`).
+def walk(
+    engine: Engine,
+    account: Mapping[str, Any],
+    path: Iterable[PricePoint],
+    *,
+    source: str,
+    limits: WalkLimits = DEFAULT_WALK_LIMITS,
+) -> Walk:
+    """The simulation of `account` along `path`, entry by entry (see `Walk`), within `limits`.
 
     Refused (`AccountError`) for a product without simulation hooks.  A path
     that is neither a `PricePath` nor a sequence is read as the walk goes, so
     a path that prices none of the account's assets is refused when it ends.
     """
-    return Walk(engine, account, path, source=source)
+    return Walk(engine, account, path, source=source, limits=limits)
 
 
-def simulate(engine: Engine, account: Mapping[str, Any], path: Iterable[PricePoint], *, source: str) -> dict[str, Any]:
+def simulate(
+    engine: Engine,
+    account: Mapping[str, Any],
+    path: Iterable[PricePoint],
+    *,
+    source: str,
+    limits: WalkLimits = DEFAULT_WALK_LIMITS,
+) -> dict[str, Any]:
     """The whole timeline of `account` along `path`, in memory: for small paths (`walk` streams it).
 
     Keys: `account`, `ended`, `entries` (one per evaluation), `final_account`
     and `retries_cut_short_after`.
     """
-    timeline = walk(engine, account, path, source=source)
+    timeline = walk(engine, account, path, source=source, limits=limits)
     entries = list(timeline)
     summary = _finished(timeline)
     return {
@@ -356,12 +391,14 @@ def write_timeline(timeline: Walk, out: TextIO, format: Format = "text") -> None
 
 
 __all__ = [
+    "DEFAULT_WALK_LIMITS",
     "FORMATS",
     "MAX_WAKEUPS_PER_INTERVAL",
     "PathLimits",
     "PricePath",
     "PricePoint",
     "Walk",
+    "WalkLimits",
     "entry_json",
     "read_price_path",
     "simulate",
