@@ -139,9 +139,8 @@ def instructions_child(output_format: str, trace: str, rows: int, source: Path) 
     engine = policy_engine.load(str(ROOT / "policies"))
     with source.open("rb") as stream:
         lines = [line for line, _ in zip(stream, range(rows), strict=False)]
-    formats = {} if output_format == "jsonl" else {"output_format": output_format}
     as_of = datetime(2026, 3, 1, tzinfo=UTC)
-    decider = ChunkDecider(engine, BatchOptions(as_of=as_of, trace=trace == "full", **formats))
+    decider = ChunkDecider(engine, BatchOptions(as_of=as_of, trace=trace == "full", output_format=output_format))
     decider(Chunk(1, lines[-20:]))  # warm-up: lazy imports, caches
     results = list(itertools.starmap(decider, [(Chunk(1, lines),)]))
     print(len(results[0].output))

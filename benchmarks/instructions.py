@@ -42,6 +42,7 @@ PATHS = (
     "to_json-calm",
     "evaluate-liquidating",
     "to_json",
+    "evaluate+to_json",
     "evaluate-loan",
     "load",
 )
@@ -89,6 +90,7 @@ def _workload(policies: Path) -> dict[str, Callable[[], object]]:
         "to_json-calm": calm_decision.to_json,
         "evaluate-liquidating": lambda: engine.evaluate(liquidating, AS_OF),
         "to_json": decision.to_json,
+        "evaluate+to_json": lambda: engine.evaluate(liquidating, AS_OF).to_json(),  # a new decision's first write
         "evaluate-loan": lambda: engine.evaluate(loan, "2020-07-25T17:18:38Z"),
         "load": lambda: policy_engine.load(policies),  # a repeated load: the first one warms the caches
     }

@@ -57,6 +57,7 @@ from ._numbers import iso
 from ._output import AtomicOutput
 from .accounts import parse_json_account
 from .decision import Decision, canonical_json
+from .decision_log import DecisionLog
 from .engine import Engine, load
 from .errors import AccountError, PolicyEngineError, PolicyError, Problem
 from .model import PolicyRef
@@ -129,6 +130,8 @@ class BatchOptions:
     output_format: str = "jsonl"
     """How `ChunkResult.output` is encoded: "jsonl" (JSON Lines) or "parquet" (an Arrow IPC stream of the
     rows in `policy_engine.parquet.OUTPUT_SCHEMA`, which `ParquetWriter` writes)."""
+    log_input: bool = False
+    """With a decision log: each line also holds the account and the outcome (`DecisionLog(with_input=True)`)."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -156,7 +159,7 @@ class EngineSpec:
     policies: tuple[str, ...] = ("policies",)
     products: tuple[Product, ...] | None = None
 
-    def load(self, decision_log: IO[str] | None = None) -> Engine:
+    def load(self, decision_log: IO[str] | DecisionLog | None = None) -> Engine:
         return load(*self.policies, decision_log=decision_log, products=self.products)
 
 
@@ -254,7 +257,8 @@ class ChunkDecider:
     @classmethod
     def load(cls, spec: EngineSpec, options: BatchOptions, *, log: bool = False) -> ChunkDecider:
         buffer = io.StringIO() if log else None
-        return cls(spec.load(decision_log=buffer), options, buffer)
+        decision_log = DecisionLog(buffer, with_input=options.log_input) if buffer is not None else None
+        return cls(spec.load(decision_log=decision_log), options, buffer)
 
     def __call__(self, chunk: Chunk) -> ChunkResult:
         encoder = self._new_encoder(chunk.first_line, self.options)

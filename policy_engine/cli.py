@@ -14,8 +14,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable, Sequence
-from contextlib import ExitStack
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -45,6 +45,8 @@ from .walk_limits import DEFAULT_WALK_LIMITS, WalkLimits
 
 if TYPE_CHECKING:
     from _typeshed import SupportsWrite
+
+    from .model import PolicyRef
 
 STDIN_NAME = "<stdin>"
 """What problems call standard input, read for a file named `-`."""
@@ -268,6 +270,7 @@ def _parser(out: TextIO) -> argparse.ArgumentParser:
         help="text or json (written when the walk ends), or jsonl: one line per evaluation as it is made,"
         " then a summary line. " + _FORMAT_HELP,
     )
+    _fail_on_option(simulate, "any evaluation's status along the path")
     _add_batch_commands(commands, out)
     _add_pack_commands(commands, out)
     return parser
@@ -337,11 +340,7 @@ def _validate(args: argparse.Namespace, stdin: TextIO, stdout: TextIO) -> int:
         raise _InputError([Problem(file=STDIN_NAME, message="- is given twice; standard input can be read once")])
     with _StdinPolicy(stdin if "-" in args.paths else None) as from_stdin:
         paths = [from_stdin.path if path == "-" else path for path in args.paths or [DEFAULT_POLICIES]]
-        try:
-            engine = load(*paths)
-        except PolicyError as error:
-            raise PolicyError([from_stdin.named(problem) for problem in error.problems]) from None
-        refs = engine.policies
+        refs = _checked_policies(paths, from_stdin)
         if args.format == "json":
             listed = [{**ref.to_dict(), "file": from_stdin.cited(ref.file)} for ref in refs]
             stdout.write(canonical_json({"valid": True, "policies": listed}, indent=2))
@@ -353,6 +352,18 @@ def _validate(args: argparse.Namespace, stdin: TextIO, stdout: TextIO) -> int:
                 file=stdout,
             )
     return EXIT_OK
+
+
+def _checked_policies(paths: list[str], from_stdin: _StdinPolicy) -> list[PolicyRef]:
+    """What `load()` would load from `paths`, by kind and then time, checked as `load()` does and for the
+    `$schema=` editor line as well; a `PolicyError` with every problem otherwise."""
+    from .documents import LoadLimits, compile_paths  # noqa: PLC0415 - only validate needs them
+    from .registry import discovered  # noqa: PLC0415 - only validate needs it
+
+    compiled, problems = compile_paths(paths, LoadLimits(), discovered(), schema_lines=True)
+    if problems:
+        raise PolicyError([from_stdin.named(problem) for problem in problems])
+    return sorted((policy.ref for policy in compiled), key=lambda ref: (ref.kind, ref.effective_from))
 
 
 class _StdinPolicy:
@@ -415,8 +426,8 @@ def _read_text(name: str, stdin: TextIO, *, what: str = "account", limit: int = 
         raise AccountError([Problem(file=shown, message=f"the {what} is not UTF-8 text")]) from error
 
 
-def _read_account(name: str, stdin: TextIO, limit: int = MAX_INPUT_BYTES) -> tuple[Any, str]:
-    """The parsed account and the name errors cite for it."""
+def _read_account(name: str, stdin: TextIO, limit: int = MAX_INPUT_BYTES) -> tuple[Any, str, str]:
+    """The parsed account, the name errors cite for it, and its text (to locate its problems: `_located`)."""
     source = STDIN_NAME if name == "-" else name
     text = _read_text(name, stdin, limit=limit)
     yaml = None if name == "-" else Path(name).suffix.lower() in (".yaml", ".yml")
@@ -427,7 +438,21 @@ def _read_account(name: str, stdin: TextIO, limit: int = MAX_INPUT_BYTES) -> tup
     deep = too_deep(account)
     if deep is not None:
         raise AccountError([Problem(file=source, json_path=deep, message=_DEEP_MESSAGE)])
-    return account, source
+    return account, source, text
+
+
+@contextmanager
+def _located(text: str, source: str) -> Iterator[None]:
+    """Account problems raised inside get the line and column of their JSON path in `text`.
+
+    Only a refused account pays for it: its text is read again with positions.
+    """
+    try:
+        yield
+    except AccountError as error:
+        from .account_marks import locate_account_problems  # noqa: PLC0415 - the error path only
+
+        raise AccountError(locate_account_problems(error.problems, text, source=source)) from error
 
 
 _DEEP_MESSAGE = too_deep_message()
@@ -461,8 +486,9 @@ def _evaluate(args: argparse.Namespace, stdin: TextIO, stdout: TextIO, stderr: T
     except OSError as error:
         raise _open_error("--log-file", args.log_file, error) from error
     with load(*_policy_paths(args), decision_log=log) as engine:
-        account, source = _read_account(args.account, stdin, args.max_input_bytes)
-        decision = engine.evaluate(account, as_of=args.as_of, source=source, operations=args.operations)
+        account, source, text = _read_account(args.account, stdin, args.max_input_bytes)
+        with _located(text, source):
+            decision = engine.evaluate(account, as_of=args.as_of, source=source, operations=args.operations)
         product = engine.product_for(decision.account)
     if args.format in (None, "json"):
         stdout.write(decision.to_json(indent=2))
@@ -479,10 +505,10 @@ def _simulate(args: argparse.Namespace, stdin: TextIO, stdout: TextIO, stderr: T
         raise AccountError([Problem(file="--prices", message="the account and the price path cannot both be stdin")])
     from .simulate import PricePath, walk, write_timeline  # noqa: PLC0415 - only this command needs it
 
-    account, source = _read_account(args.account, stdin, args.max_input_bytes)
+    account, source, text = _read_account(args.account, stdin, args.max_input_bytes)
     opened = PricePath.from_stream(stdin, source=STDIN_NAME) if args.prices == "-" else PricePath.open(args.prices)
     limits = WalkLimits(max_evaluations=args.max_evaluations, time_limit=args.time_limit)
-    with opened as path:  # streamed: memory stays flat however long the path is
+    with opened as path, _located(text, source):  # streamed: memory stays flat however long the path is
         timeline = walk(engine, account, path, source=source, limits=limits)
         write_timeline(timeline, stdout, args.format)
     ended = timeline.summary["ended"] if timeline.summary else None
@@ -493,7 +519,7 @@ def _simulate(args: argparse.Namespace, stdin: TextIO, stdout: TextIO, stderr: T
             file=stderr,
         )
         return EXIT_INPUT
-    return EXIT_OK
+    return _failed_check(args.fail_on, timeline.statuses, stderr)
 
 
 _STOPPED_BY = {"evaluation_limit": "--max-evaluations", "time_limit": "--time-limit"}
@@ -572,6 +598,11 @@ def _add_batch_commands(commands: Any, out: TextIO) -> None:
         default=None,
         metavar="PATH",
         help="append one JSON line per decision to this file, in order (- for standard error)",
+    )
+    batch.add_argument(
+        "--log-input",
+        action="store_true",
+        help="with --log-file: also log each account decided on and its outcome, so that a line can be replayed",
     )
     batch.add_argument(
         "--summary",
@@ -712,8 +743,14 @@ def _batch(args: argparse.Namespace, stdin: TextIO, stdout: TextIO, stderr: Text
     input_format = _batch_format(args.input_format, args.input)
     output_format = "parquet" if args.engine == "dask" else _batch_format(args.output_format, args.out)
     _check_batch_formats(args, input_format)
+    if args.log_input and args.log_file is None:
+        raise _InputError([Problem(file="--log-input", message="expected --log-file as well: where to log")])
     options = BatchOptions(
-        as_of=resolve_instant(args.as_of), trace=args.trace == "full", source=source, output_format=output_format
+        as_of=resolve_instant(args.as_of),
+        trace=args.trace == "full",
+        source=source,
+        output_format=output_format,
+        log_input=args.log_input,
     )
     spec = EngineSpec(policies=tuple(_policy_paths(args)))
     if args.engine == "dask":

@@ -11,6 +11,7 @@ from typing import Any
 
 import orjson
 
+from ._numbers import iso
 from ._plain import COMPACT, native, to_plain
 from .frozen import slot_setters
 from .model import PolicyRef
@@ -54,6 +55,31 @@ def input_digest(account: Mapping[str, Any]) -> str:
     return hashlib.sha256(fast_canonical_json(account)).hexdigest()
 
 
+_NO_OPERATIONS = b"[]\n"
+
+
+def decision_id(
+    input_sha256: str,
+    policy: PolicyRef,
+    related: tuple[PolicyRef, ...],
+    as_of: datetime,
+    operations: tuple[tuple[str, Any], ...],
+) -> str:
+    """sha256 of what a decision answers: the input's digest, every policy file's sha256 (the main one, then the
+    related ones in the order the product read them), the instant and the operations applied.
+
+    The same account, policy versions, instant and operations give the same id, on any machine and in any run,
+    so the decision stays byte-identical; a log line carries the same id.  Each part is one line of the hashed
+    text (digests and an ISO instant hold no newline; the operations are canonical JSON on the last line).
+    """
+    operations_json = (
+        fast_canonical_json([[name, value] for name, value in operations]) if operations else _NO_OPERATIONS
+    )
+    policies = " ".join([policy.sha256, *[ref.sha256 for ref in related]])
+    head = f"{input_sha256}\n{policies}\n{iso(as_of)}\n".encode()
+    return hashlib.sha256(head + operations_json).hexdigest()
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Decision:
     """What a policy decided for one account, and why.
@@ -77,7 +103,7 @@ class Decision:
     operations: tuple[tuple[str, Any], ...] = ()
     """The named operations applied to the account before evaluating, as (name, value)."""
     _digest: list[str] = field(default_factory=list, init=False, repr=False, compare=False)
-    """The input digest once computed (a decision is immutable, so it never changes)."""
+    """The input digest, then the decision id, once computed (a decision is immutable, so they never change)."""
 
     def __init__(
         self,
@@ -111,11 +137,21 @@ class Decision:
             self._digest.append(input_digest(self.account))
         return self._digest[0]
 
+    @property
+    def decision_id(self) -> str:
+        """The decision's content id, computed once: equal questions, equal ids (see `decision_id`)."""
+        digests = self._digest
+        if len(digests) < 2:  # noqa: PLR2004 - [input digest, decision id]
+            input_sha256 = digests[0] if digests else self.input_sha256
+            digests.append(decision_id(input_sha256, self.policy, self.related, self.as_of, self.operations))
+        return digests[1]
+
     def _raw(self, *, trace: bool) -> dict[str, Any]:
         """The decision's JSON shape with its values as they are (Decimals, read-only maps, datetimes)."""
         raw: dict[str, Any] = {
             "account": {"kind": self.account.get("kind"), "id": self.account.get("account_id")},
             "as_of": self.as_of,
+            "decision_id": self.decision_id,
             "input_sha256": self.input_sha256,
             "operations": [{"name": name, "value": value} for name, value in self.operations],
             "outcome": self.outcome,
@@ -151,6 +187,7 @@ class Decision:
         raw: dict[str, Any] = {
             "account": {"kind": account.get("kind"), "id": account.get("account_id")},
             "as_of": self.as_of,
+            "decision_id": self.decision_id,
             "input_sha256": self.input_sha256,
             "operations": [{"name": name, "value": value} for name, value in self.operations],
             "outcome": self.outcome,

@@ -7,7 +7,6 @@ bound logger it has configured itself.
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 from typing import IO, Any, Protocol
 
@@ -21,9 +20,10 @@ class LogSink(Protocol):
 
 
 class DecisionLog:
-    """Writes `event="decision"` lines: ids, the decision's instant, every policy version used, the input digest,
-    status and duration; with `with_input`, also the account decided on and the outcome, so that a log line can
-    be replayed (evaluate `account` at `as_of` under the logged policy versions)."""
+    """Writes `event="decision"` lines: ids (`decision_id` is the decision JSON's own), the decision's instant,
+    every policy version used, the input digest, status and duration; with `with_input`, also the account
+    decided on and the outcome, so that a log line can be replayed (evaluate `account` at `as_of` under the
+    logged policy versions)."""
 
     def __init__(self, target: str | Path | IO[str] | LogSink, *, with_input: bool = False) -> None:
         self._with_input = with_input
@@ -68,7 +68,7 @@ class DecisionLog:
         self._logger.info(
             "decision",
             **replay,
-            decision_id=uuid.uuid4().hex,
+            decision_id=decision.decision_id,
             as_of=iso(decision.as_of),
             account_kind=decision.account.get("kind"),
             account_id=decision.account.get("account_id"),

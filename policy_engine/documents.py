@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import os
+import posixpath
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from itertools import pairwise
 from pathlib import Path
 from typing import Any, cast
@@ -19,12 +22,12 @@ from typing import Any, cast
 from ._fastcheck import check_for
 from ._numbers import parse_instant
 from .arithmetic import engine_decimal_context
-from .errors import Problem, did_you_mean
+from .errors import JsonPath, Problem, did_you_mean, format_json_path
 from .loader import DEFAULT_MAX_DEPTH, parse_yaml
 from .model import PolicyDocument, PolicyRef, YamlDocument
 from .product import CompiledPolicy, Product, SchemaRef
 from .registry import Registry
-from .schema import load_schema, schema_problems, validator_for
+from .schema import load_schema, schema_check, validator_for
 
 DEFAULT_MAX_FILE_BYTES = 1_000_000
 ENVELOPE_SCHEMA = "policy-envelope.schema.json"
@@ -50,7 +53,25 @@ class _Source:
     shown: str
     """The path as the user named it (error messages)."""
     cited: str
-    """The folder's name and the file's path inside it (trace sources)."""
+    """The path decisions and traces cite (`_cited`)."""
+
+
+def _cited(given: Path, inside: str | None = None) -> str:
+    """The path a decision cites for a file given as `given` (a file, or a folder with the file at `inside`).
+
+    A relative path is cited as the user gave it, tidied (`./policies/` is
+    `policies`), so that two folders of the same name are told apart
+    (`../proj/policies/margin-trading.yaml`).  An absolute one is cited by the
+    folder's name and the file's path inside it (`policies/margin-trading.yaml`):
+    the whole path would make the same decision's bytes differ from one
+    machine, or one checkout, to the next.
+    """
+    if given.is_absolute():
+        if inside is None:
+            return f"{given.resolve().parent.name}/{given.name}"
+        return f"{given.resolve().name}/{inside}"
+    written = given.as_posix() if inside is None else f"{given.as_posix()}/{inside}"
+    return posixpath.normpath(written)
 
 
 def discover(paths: Iterable[str | Path]) -> tuple[list[_Source], list[Problem]]:
@@ -72,13 +93,13 @@ def discover(paths: Iterable[str | Path]) -> tuple[list[_Source], list[Problem]]
                 problems.append(Problem(file=str(root), message="no policy files (*.yaml, *.yml) in this folder"))
             for path in found:
                 relative = path.relative_to(root).as_posix()
-                sources.append(_Source(path, str(path), f"{root.resolve().name}/{relative}"))
+                sources.append(_Source(path, str(path), _cited(root, relative)))
         elif root.is_file() and root.name.endswith(TEST_SUFFIXES):
             problems.append(
                 Problem(file=str(root), message="a policy test file, not a policy; run it with `policy-engine test`")
             )
         elif root.is_file():
-            sources.append(_Source(root, str(root), f"{root.resolve().parent.name}/{root.name}"))
+            sources.append(_Source(root, str(root), _cited(root)))
         else:
             problems.append(Problem(file=str(root), message="no such file or folder"))
     return sources, problems
@@ -140,10 +161,22 @@ def _read_bounded(path: Path, limit: int) -> bytes | str:
     return raw
 
 
+@dataclass(frozen=True, slots=True)
+class _Partial:
+    """A document that failed its schema, kept to check the parts that passed it (`_partial_problems`)."""
+
+    document: PolicyDocument
+    invalid: tuple[JsonPath, ...]
+    """The paths the schema problems are about."""
+    envelope_valid: bool
+    """Whether id, version and effective_from passed: the document then takes part in the set's checks."""
+
+
 def _read(
     source: _Source, limits: LoadLimits, products: Mapping[str, Product]
-) -> tuple[PolicyDocument | None, list[Problem], str | None]:
-    """The document, its problems, and its `kind` when the file names a known one."""
+) -> tuple[PolicyDocument | _Partial | None, list[Problem], str | None]:
+    """The document (or a `_Partial` one when it fails its schema), its problems, and its `kind` when the file
+    names a known one."""
     shown = source.shown
     raw = _read_bounded(source.path, limits.max_file_bytes)
     if isinstance(raw, str):
@@ -156,7 +189,7 @@ def _read(
         text, file=shown, max_alias_nodes=limits.max_alias_nodes, max_depth=limits.max_depth
     )
     if yaml_document is None:
-        return None, problems, None
+        return None, problems, _kind_named(text, products)
     data = yaml_document.data
     if not isinstance(data, dict):
         problem = Problem(file=shown, line=1, col=1, message="expected a mapping at the top of a policy document")
@@ -192,14 +225,29 @@ def _read(
         return _document(source, raw, yaml_document, product.policy_kind), [], product.policy_kind  # no problem
     # The envelope first (a plug-in's schema may forget `id` or `version`), then the kind's own schema;
     # a problem both report is listed once.
-    problems = schema_problems(ENVELOPE_SCHEMA, data, file=shown, locate=locate)
+    problems, invalid = schema_check(ENVELOPE_SCHEMA, data, file=shown, locate=locate)
+    envelope_valid = not problems
     seen = {str(problem) for problem in problems}
-    problems += [
-        p for p in schema_problems(product.policy_schema, data, file=shown, locate=locate) if str(p) not in seen
-    ]
+    own, own_invalid = schema_check(product.policy_schema, data, file=shown, locate=locate)
+    problems += [p for p in own if str(p) not in seen]
+    document = _document(source, raw, yaml_document, product.policy_kind, placeholder=not envelope_valid)
     if problems:
-        return None, problems, product.policy_kind
-    return _document(source, raw, yaml_document, product.policy_kind), [], product.policy_kind
+        return _Partial(document, (*invalid, *own_invalid), envelope_valid), problems, product.policy_kind
+    return document, [], product.policy_kind
+
+
+_KIND_LINE = re.compile(r"^kind:[ \t]*([\"']?)([A-Za-z0-9_.-]+)\1[ \t]*(?:#.*)?$", re.MULTILINE)
+
+
+def _kind_named(text: str, products: Mapping[str, Product]) -> str | None:
+    """The known kind a file that is not valid YAML names on a top-level `kind:` line, if exactly one.
+
+    Only that kind's lint across files is then skipped, not every kind's: the
+    file is still reported, and can only be of the kind it names.
+    """
+    named = {found.group(2) for found in _KIND_LINE.finditer(text)}
+    kind = named.pop() if len(named) == 1 else None
+    return kind if kind in products else None
 
 
 _COMPILE_AT_USE = 3
@@ -218,8 +266,20 @@ def _valid(schema: SchemaRef, data: object) -> bool:
     return check(data) if check is not None else bool(validator.is_valid(cast(Any, data)))
 
 
-def _document(source: _Source, raw: bytes, yaml_document: YamlDocument, kind: str) -> PolicyDocument:
+_PLACEHOLDER_INSTANT = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _document(
+    source: _Source, raw: bytes, yaml_document: YamlDocument, kind: str, *, placeholder: bool = False
+) -> PolicyDocument:
+    """The document of a schema-valid envelope; with `placeholder`, of an invalid one, whose id, version and
+    instant are stand-ins (the document is only compiled to find problems, never used)."""
     data = yaml_document.data
+    if placeholder:
+        ref = PolicyRef(
+            id=str(data.get("id")), kind=kind, version=0, effective_from=_PLACEHOLDER_INSTANT, sha256="", file=""
+        )
+        return PolicyDocument(file=source.shown, source_name=source.cited, yaml=yaml_document, ref=ref)
     effective_from = parse_instant(data["effective_from"])
     assert effective_from is not None  # noqa: S101 - the schema's `instant` format checked it
     ref = PolicyRef(
@@ -231,6 +291,29 @@ def _document(source: _Source, raw: bytes, yaml_document: YamlDocument, kind: st
         file=source.cited,
     )
     return PolicyDocument(file=source.shown, source_name=source.cited, yaml=yaml_document, ref=ref)
+
+
+def _partial_problems(product: Product, partial: _Partial) -> list[Problem]:
+    """The product's own problems (expressions, lint) in the parts of `partial` that passed the schema.
+
+    The product compiles the document as it is; a problem about a part the
+    schema refused, or about a part containing one, is left out: the schema's
+    problem says it already.  A product meeting a refused part may fail in any
+    way (it is written for schema-valid documents): the schema's problems then
+    stand alone, as they did before this pass.
+    """
+    try:
+        _policy, found = product.compile(partial.document)
+    except Exception:
+        return []
+    refused = [format_json_path(path) for path in partial.invalid]
+    return [problem for problem in found if not any(_related(problem.json_path, path) for path in refused)]
+
+
+def _related(path: str, other: str) -> bool:
+    """Whether one JSON path is the other or contains it (`$.rules` contains `$.rules[1].when`)."""
+    shorter, longer = sorted((path, other), key=len)
+    return longer == shorter or (longer.startswith(shorter) and longer[len(shorter)] in ".[")
 
 
 def _check_set(documents: Sequence[PolicyDocument]) -> list[Problem]:
@@ -348,32 +431,104 @@ def _check_across(
 
 
 def compile_paths(
-    paths: Iterable[str | Path], limits: LoadLimits, registry: Registry
+    paths: Iterable[str | Path], limits: LoadLimits, registry: Registry, *, schema_lines: bool = False
 ) -> tuple[list[CompiledPolicy], list[Problem]]:
     """Compile every policy under `paths`; the list is empty unless there are no problems.
 
     Loading runs in the engine's decimal context, as evaluating does: the
     caller's precision and traps change nothing, and its flags are left as
-    they were.
+    they were.  `schema_lines` adds the editor lint of `schema_line_problem`
+    (`policy-engine validate`; loading for decisions does not read comments).
     """
     with engine_decimal_context():
-        return _compile_paths(paths, limits, registry)
+        return _compile_paths(paths, limits, registry, schema_lines=schema_lines)
+
+
+SCHEMA_LINE_PREFIX = "# yaml-language-server: $schema="
+_SCHEMA_LINE = re.compile(r"^#[ \t]*yaml-language-server:[ \t]*\$schema=(\S*)", re.MULTILINE)
+_SCHEMA_SEARCH_DEPTH = 4
+"""How many folders up from a policy file a `schemas` folder is looked for, to write the line to paste."""
+
+
+def schema_line_problem(path: Path, shown: str, schema: SchemaRef) -> Problem | None:
+    """A problem when the file's `# yaml-language-server: $schema=` line is missing or names another schema.
+
+    Editors (the YAML language server) check a policy as it is typed only
+    through that line.  Only the schema's file name is compared: the folder
+    it is in differs between a checkout, an installed package and a starter
+    pack.  The suggestion is the line to paste, pointing at the nearest
+    `schemas` folder holding the schema (`policy-engine schema --out DIR`
+    writes one).
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):  # reported by the load itself
+        return None
+    name = Path(schema).name
+    found = _SCHEMA_LINE.search(text)
+    if found is not None and found.group(1).rsplit("/", 1)[-1] == name:
+        return None
+    line_to_paste = SCHEMA_LINE_PREFIX + _schema_reference(path, name, found.group(1) if found else None)
+    if found is None:
+        return Problem(
+            file=shown,
+            line=1,
+            col=1,
+            message=f"expected a `{SCHEMA_LINE_PREFIX}` line naming {name}, so that editors check this file"
+            " as it is typed; got none",
+            suggestion=line_to_paste,
+        )
+    line = text.count("\n", 0, found.start()) + 1
+    return Problem(
+        file=shown,
+        line=line,
+        col=found.start(1) - found.start() + 1,
+        message=f"expected the `$schema=` line to name {name}, the schema of this file's kind,"
+        f" got {found.group(1) or 'nothing'}",
+        suggestion=line_to_paste,
+    )
+
+
+def _schema_reference(path: Path, name: str, written: str | None) -> str:
+    """The `$schema=` value to paste: the nearest `schemas/<name>` above the file, relative to it; otherwise the
+    folder the line names now (or `../schemas`) with the right file name."""
+    folder = path.resolve().parent
+    for above in [folder, *folder.parents][:_SCHEMA_SEARCH_DEPTH]:
+        candidate = above / "schemas" / name
+        if candidate.is_file():
+            return Path(os.path.relpath(candidate, folder)).as_posix()
+    base = written.rsplit("/", 1)[0] if written and "/" in written else "../schemas"
+    return f"{base}/{name}"
 
 
 def _compile_paths(
-    paths: Iterable[str | Path], limits: LoadLimits, registry: Registry
+    paths: Iterable[str | Path], limits: LoadLimits, registry: Registry, *, schema_lines: bool = False
 ) -> tuple[list[CompiledPolicy], list[Problem]]:
     if registry.problems:  # a broken plug-in first: every file of its kind would only echo it
         return [], list(registry.problems)
     sources, problems = discover(paths)
     documents: list[PolicyDocument] = []
+    partials: list[_Partial] = []
+    in_set: list[PolicyDocument] = []
+    """The documents the set's checks read: the valid ones, and those failing their schema past the envelope."""
     kinds: dict[str, str | None] = {}
     for source in sources:
         document, found, kinds[source.shown] = _read(source, limits, registry.by_policy_kind)
         problems += found
-        if document is not None:
+        kind = kinds[source.shown]
+        if schema_lines and kind is not None and (document is not None or not found):
+            problem = schema_line_problem(source.path, source.shown, registry.by_policy_kind[kind].policy_schema)
+            problems += [problem] if problem is not None else []
+        if isinstance(document, _Partial):
+            partials.append(document)
+            if document.envelope_valid:
+                in_set.append(document.document)
+        elif document is not None:
             documents.append(document)
-    problems += _check_set(documents)
+            in_set.append(document)
+    problems += _check_set(in_set)
+    for partial in partials:
+        problems += _partial_problems(registry.by_policy_kind[partial.document.ref.kind], partial)
     compiled: list[CompiledPolicy] = []
     # A kind with any problem (a file that failed its schema, a clash of versions) is incomplete:
     # linting across it would judge a partial set of versions.

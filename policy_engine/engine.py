@@ -125,14 +125,17 @@ class Engine:
         watcher = PolicyWatcher(self.reload, self._source, interval=interval, on_reload=on_reload, on_error=on_error)
         return watcher.start()
 
-    def _in_force(self, policies: PolicySet, kind: str, moment: datetime) -> CompiledPolicy:
+    def _in_force(
+        self, policies: PolicySet, kind: str, moment: datetime, source: str = "account"
+    ) -> CompiledPolicy:
         """The version of `kind` in force at `moment`; an `AccountError` saying why there is none."""
         policy = policies.at(kind, moment)
         if policy is not None:
             return policy
         versions = policies.versions.get(kind)
-        if not versions:
-            raise AccountError([Problem(file="policies", message=f"no `{kind}` policy is loaded")])
+        if not versions:  # cited at the account's kind: no folder is named, whatever the policies were loaded from
+            message = f"expected a loaded `{kind}` policy to decide this kind of account, got none; load one"
+            raise AccountError([Problem(file=source, json_path="$.kind", message=message)])
         first = versions[0].ref
         raise as_of_error(
             f"no version of `{first.id}` is in force at {iso(moment)};"
@@ -176,7 +179,7 @@ class Engine:
         policies = self._set  # read once: a reload meanwhile is seen whole or not at all
         latest = policies.latest.get(product.policy_kind)  # the newest version: `_in_force` without a call or a search
         in_force = latest is not None and moment >= latest[0]
-        policy = latest[1] if in_force else self._in_force(policies, product.policy_kind, moment)  # type: ignore[index]
+        policy = latest[1] if in_force else self._in_force(policies, product.policy_kind, moment, source)  # type: ignore[index]
         related = self._related(policies, product, moment) if product.reads else _NOTHING
         callers_context = getcontext()
         setcontext(engine_context())

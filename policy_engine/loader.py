@@ -347,8 +347,10 @@ def parse_yaml_in_python(
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)
-        reason = error.problem or str(error)
-        return None, [Problem(file=file, line=line, col=col, message=f"invalid YAML: {reason}")]
+        from ._yaml_messages import yaml_error_message  # noqa: PLC0415 - the error path only
+
+        message, suggestion = yaml_error_message(error, text)
+        return None, [Problem(file=file, line=line, col=col, message=message, suggestion=suggestion)]
     except yaml.reader.ReaderError as error:  # a character YAML does not allow
         before = text[: error.position]
         line, col = before.count("\n") + 1, error.position - (before.rfind("\n") + 1) + 1

@@ -164,11 +164,20 @@ class _Reporter:
         self.file = file
         self.locate = locate
         self.seen: set[tuple[str, str, str]] = set()
+        self.invalid: list[JsonPath] = []
+        """The path of each part a problem is about (a missing key's own path, not its parent's)."""
 
     def make(
-        self, path: JsonPath, message: str, *, key: bool = False, suggestion: str | None = None
+        self,
+        path: JsonPath,
+        message: str,
+        *,
+        key: bool = False,
+        suggestion: str | None = None,
+        about: JsonPath | None = None,
     ) -> Iterator[Problem]:
         json_path = format_json_path(path)
+        self.invalid.append(path if about is None else about)
         if (json_path, message, str(suggestion)) in self.seen:
             return
         self.seen.add((json_path, message, str(suggestion)))
@@ -201,7 +210,7 @@ class _Reporter:
         elif keyword == "required" and isinstance(instance, Mapping):
             for name in value:
                 if name not in instance:
-                    yield from self.make(path, f"missing required key `{name}`")
+                    yield from self.make(path, f"missing required key `{name}`", about=(*path, name))
         elif keyword == "type":
             yield from self.make(path, f"expected {_expected_types(value)}, got {describe(instance)}")
         elif keyword in ("enum", "const"):
@@ -255,11 +264,18 @@ def _size(instance: object) -> str:
 
 def schema_problems(schema_name: str | Path, instance: object, *, file: str, locate: Locate) -> list[Problem]:
     """Every problem `instance` has against the named schema (empty when valid)."""
+    return schema_check(schema_name, instance, file=file, locate=locate)[0]
+
+
+def schema_check(
+    schema_name: str | Path, instance: object, *, file: str, locate: Locate
+) -> tuple[list[Problem], list[JsonPath]]:
+    """`schema_problems`, and the paths of the parts they are about: the rest of `instance` is schema-valid."""
     reporter = _Reporter(file, locate)
     problems: list[Problem] = []
     for error in validator_for(schema_name).iter_errors(cast(Any, instance)):
         problems.extend(reporter.report(_deepest(error)))
-    return problems
+    return problems, reporter.invalid
 
 
 def _deepest(error: ValidationError) -> ValidationError:

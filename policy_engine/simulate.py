@@ -105,6 +105,8 @@ class Walk:
         self._held = held if priced is None else None  # a path read as it goes is checked when it ends
         self._entries = self._walk(first, points)
         self.evaluations = 0
+        self.statuses: dict[str, int] = {}
+        """Evaluations so far by status (`simulate --fail-on`)."""
         self.summary: dict[str, Any] | None = None
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
@@ -148,6 +150,7 @@ class Walk:
                     entry["status_changed_from"] = previous_status
                 previous_status = status
                 self.evaluations += 1
+                self.statuses[status] = self.statuses.get(status, 0) + 1
                 yield entry
                 if advanced is None:
                     self.summary = self._summary(state, "liquidation", truncated)

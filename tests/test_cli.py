@@ -53,6 +53,7 @@ def test_evaluate_json_is_the_canonical_decision() -> None:
     assert list(decision) == [
         "account",
         "as_of",
+        "decision_id",
         "input_sha256",
         "operations",
         "outcome",
@@ -93,19 +94,19 @@ liabilities: [{asset: USDC, principal: 40000, interest: 0, price: 1}]
     ("account", "expected"),
     [
         ('{"kind": "spot-margin"', "<stdin>:1:23: $: invalid JSON: Expecting ',' delimiter"),
-        ('{"kind": "spot-margn"}', "<stdin>: $.kind: expected an account kind (crypto-loan, futures-position,"
+        ('{"kind": "spot-margn"}', "<stdin>:1:10: $.kind: expected an account kind (crypto-loan, futures-position,"
                                    " margin-transfer, spot-margin), got string"
                                    " 'spot-margn'; did you mean `spot-margin`?"),
         ('{"kind": "spot-margin", "account_id": "x", "mode": "isolated", "leverage": 4, "assets": [],'
          ' "liabilities": []}',
-         "<stdin>: $.leverage: leverage 4 is not offered in mode `isolated`; expected one of 3, 5, 10"),
+         "<stdin>:1:76: $.leverage: leverage 4 is not offered in mode `isolated`; expected one of 3, 5, 10"),
         ('{"kind": "spot-margin", "account_id": "x", "mode": "isolate", "leverage": 3, "assets": [],'
          ' "liabilities": []}',
-         "<stdin>: $.mode: unknown mode `isolate`; expected one of cross_classic, cross_pro, isolated;"
+         "<stdin>:1:52: $.mode: unknown mode `isolate`; expected one of cross_classic, cross_pro, isolated;"
          " did you mean `isolated`?"),
         ('{"kind": "spot-margin", "account_id": "x", "mode": "isolated", "leverage": 3,'
          ' "assets": [{"asset": "BTC", "quantity": "ten", "price": "1"}], "liabilities": []}',
-         "<stdin>: $.assets[0].quantity: expected a decimal number >= 0, at most 1e60"
+         "<stdin>:1:119: $.assets[0].quantity: expected a decimal number >= 0, at most 1e60"
          ' (a string such as "12.5", or a JSON number), got string \'ten\''),
         ('{"kind": "spot-margin", "account_id": "x", "mode": "isolated", "leverage": NaN,'
          ' "assets": [], "liabilities": []}', "<stdin>: $: invalid JSON: NaN is not a finite number"),
@@ -167,7 +168,7 @@ def test_log_file_gets_one_json_line_per_decision(tmp_path: Path) -> None:
                            "duration_us"}
     assert (record["event"], record["status"], record["input_sha256"], record["policy_sha256"], record["as_of"]) == (
         "decision", "liquidation", decision["input_sha256"], decision["policy"]["sha256"], decision["as_of"])
-    assert "decision_id" not in out
+    assert decision["decision_id"] == record["decision_id"]
 
 
 def test_usage_errors_exit_2() -> None:
@@ -193,7 +194,7 @@ def test_internal_errors_are_a_message_not_a_traceback(monkeypatch: pytest.Monke
         raise RuntimeError("disk on fire")
 
     monkeypatch.setattr("policy_engine.cli.load", broken)
-    assert run("validate", str(POLICIES)) == (
+    assert run("evaluate", str(EXAMPLES / "margin-a-regular.json"), "--policies", str(POLICIES)) == (
         3, "", "policy-engine: internal error: RuntimeError: disk on fire; please report it\n")
 
 

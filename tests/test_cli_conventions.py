@@ -196,8 +196,8 @@ def test_evaluate_problems_as_json_on_stdout() -> None:
         "problems": [
             {
                 "file": "<stdin>",
-                "line": 0,
-                "col": 0,
+                "line": 1,
+                "col": 10,
                 "json_path": "$.kind",
                 "message": f"expected an account kind ({', '.join(bundled_account_kinds())}), got string 'spot-margn'",
                 "suggestion": "spot-margin",

@@ -355,30 +355,37 @@ def test_recursive_alias_in_a_mapping_is_refused() -> None:
     ("text", "expected"),
     [
         ("a: [1\n", Problem(file=FILE, line=2, col=1,
-                            message="invalid YAML: expected ',' or ']', but got '<stream end>'")),
+                            message="invalid YAML: expected `,` or `]` in the `[` opened on line 1, column 4;"
+                                    " got the end of the file")),
         ("a: b: c\n", Problem(file=FILE, line=1, col=5,
-                              message="invalid YAML: mapping values are not allowed here")),
+                              message="invalid YAML: expected one `key: value` per line, got a value holding `: `;"
+                                      " quote a value that holds it",
+                              suggestion='a: "b: c"')),
         ("a: @x\n", Problem(
             file=FILE, line=1, col=4,
-            message="invalid YAML: found character '@' that cannot start any token",
+            message="invalid YAML: expected a value, got '@', which cannot start one unquoted; quote the value",
+            suggestion='a: "@x"',
         )),
         ("a: 1\n---\nb: 2\n", Problem(file=FILE, line=2, col=1,
-                                      message="invalid YAML: but found another document")),
+                                      message="invalid YAML: expected one document per policy file, got a second"
+                                              " one from line 2 (a `---` line); put each policy in its own file")),
         ("a: 'open\n", Problem(file=FILE, line=2, col=1,
-                               message="invalid YAML: found unexpected end of stream")),
+                               message="invalid YAML: expected a closing ' for the one opened on line 1, column 4;"
+                                       " got the end of the file")),
     ],
     ids=["unclosed-flow-sequence", "nested-mapping-on-one-line", "reserved-character",
          "two-documents", "unterminated-quote"],
 )
 def test_invalid_yaml_gives_one_problem_with_line_and_column(text: str, expected: Problem) -> None:
-    """Syntax errors are one problem with PyYAML's reason and a 1-based line and column."""
+    """Syntax errors are one problem, worded in the house style, with a 1-based line and column."""
     assert parse_yaml(text, file=FILE) == (None, [expected])
 
 
 def test_invalid_yaml_problem_renders_with_position() -> None:
     """The rendered syntax problem reads `file:line:col: $: invalid YAML: reason`."""
     assert refuse("a: b: c\n") == [
-        f"{FILE}:1:5: $: invalid YAML: mapping values are not allowed here"
+        f"{FILE}:1:5: $: invalid YAML: expected one `key: value` per line, got a value holding `: `; quote a value"
+        ' that holds it; did you mean `a: "b: c"`?'
     ]
 
 
