@@ -12,34 +12,10 @@ keeps no position, and so does `$`, the whole text.
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections.abc import Iterable
 
-from .errors import JsonPath, Problem
+from .errors import Problem, parse_json_path
 from .loader import parse_yaml
-
-_PART = re.compile(r"\.([A-Za-z_][A-Za-z0-9_-]*)|\[(\d+)\]|\['((?:[^'\\]|\\.)*)'\]")
-
-
-def parse_json_path(json_path: str) -> JsonPath | None:
-    """The parts of a path written by `format_json_path` (`$.assets[0]['a b']`), or None for any other text."""
-    if not json_path.startswith("$"):
-        return None
-    parts: list[str | int] = []
-    position = 1
-    while position < len(json_path):
-        found = _PART.match(json_path, position)
-        if found is None:
-            return None
-        name, index, quoted = found.groups()
-        if name is not None:
-            parts.append(name)
-        elif index is not None:
-            parts.append(int(index))
-        else:
-            parts.append(re.sub(r"\\(.)", r"\1", quoted))
-        position = found.end()
-    return tuple(parts)
 
 
 def locate_account_problems(problems: Iterable[Problem], text: str, *, source: str) -> list[Problem]:

@@ -31,6 +31,28 @@ def format_json_path(path: Iterable[str | int]) -> str:
     return "".join(parts)
 
 
+_JSON_PATH_PART = re.compile(r"\.([A-Za-z_][A-Za-z0-9_-]*)|\[(\d+)\]|\['((?:[^'\\]|\\.)*)'\]")
+
+
+def parse_json_path(text: str) -> JsonPath | None:
+    """`$.assets[0].quantity` as a path tuple; None when it is not one `format_json_path` writes."""
+    if not text.startswith("$"):
+        return None
+    parts: list[str | int] = []
+    position = 1
+    while position < len(text):
+        match = _JSON_PATH_PART.match(text, position)
+        if match is None:
+            return None
+        name, index, quoted = match.groups()
+        if index is not None:
+            parts.append(int(index))
+        else:
+            parts.append(name if name is not None else re.sub(r"\\(.)", r"\1", quoted))
+        position = match.end()
+    return tuple(parts)
+
+
 def did_you_mean(word: str, candidates: Iterable[str]) -> str | None:
     """The closest candidate to a misspelled `word`, if one is close enough."""
     import difflib  # noqa: PLC0415 - only a problem asks for a suggestion; not every start

@@ -30,7 +30,7 @@ from typing import Any
 from ._plain import to_plain
 from .documents import TEST_SUFFIXES
 from .engine import Engine
-from .errors import JsonPath, PolicyEngineError, Problem, did_you_mean, format_json_path
+from .errors import JsonPath, PolicyEngineError, Problem, did_you_mean, format_json_path, parse_json_path
 from .loader import parse_yaml
 from .model import YamlDocument
 from .schema import schema_problems
@@ -328,31 +328,9 @@ def _scalar_mismatch(expected: Any, actual: Any) -> str | None:
     return None if expected == actual else "not the same text"
 
 
-_JSON_PATH_PART = re.compile(r"\.([A-Za-z_][A-Za-z0-9_-]*)|\[(\d+)\]|\['((?:[^'\\]|\\.)*)'\]")
-
-
-def _parse_json_path(text: str) -> JsonPath | None:
-    """`$.assets[0].quantity` as a path tuple; None when it is not one `format_json_path` writes."""
-    if not text.startswith("$"):
-        return None
-    parts: list[str | int] = []
-    position = 1
-    while position < len(text):
-        match = _JSON_PATH_PART.match(text, position)
-        if match is None:
-            return None
-        name, index, quoted = match.groups()
-        if index is not None:
-            parts.append(int(index))
-        else:
-            parts.append(name if name is not None else re.sub(r"\\(.)", r"\1", quoted))
-        position = match.end()
-    return tuple(parts)
-
-
 def _in_test_file(case: TestCase, problem: Problem, source: str) -> Problem:
     """An account problem, placed at its line in the test file (the account is written there)."""
-    inner = _parse_json_path(problem.json_path) if problem.file == source else None
+    inner = parse_json_path(problem.json_path) if problem.file == source else None
     if inner is None:
         return problem
     path = (*case.path, "account", *inner)

@@ -249,7 +249,7 @@ def test_internal_error_as_json(monkeypatch: pytest.MonkeyPatch) -> None:
     def broken(*_args: object, **_kwargs: object) -> None:
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr("policy_engine.cli.load", broken)
+    monkeypatch.setattr("policy_engine.documents.compile_paths", broken)  # what validate loads with
     code, out, err = run("validate", str(POLICIES), "--format", "json")
     assert (code, err) == (3, "")
     assert json.loads(out) == {
