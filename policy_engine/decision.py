@@ -56,6 +56,18 @@ def input_digest(account: Mapping[str, Any]) -> str:
 
 
 _NO_OPERATIONS = b"[]\n"
+_LAST_INSTANT: list[tuple[datetime, str]] = []
+"""The last instant an id was made for and its ISO text: writing it costs more than the hashing, and a batch
+decides every row at one instant."""
+
+
+def _instant_text(moment: datetime) -> str:
+    last = _LAST_INSTANT
+    if last and last[0][0] == moment:  # equal aware datetimes are one instant: one UTC text
+        return last[0][1]
+    text = iso(moment)
+    last[:] = [(moment, text)]
+    return text
 
 
 def decision_id(
@@ -76,7 +88,7 @@ def decision_id(
         fast_canonical_json([[name, value] for name, value in operations]) if operations else _NO_OPERATIONS
     )
     policies = " ".join([policy.sha256, *[ref.sha256 for ref in related]])
-    head = f"{input_sha256}\n{policies}\n{iso(as_of)}\n".encode()
+    head = f"{input_sha256}\n{policies}\n{_instant_text(as_of)}\n".encode()
     return hashlib.sha256(head + operations_json).hexdigest()
 
 
