@@ -158,6 +158,6 @@ def test_a_lone_surrogate_escaped_in_a_json_account_exits_2(tmp_path: Path) -> N
     code = main(["evaluate", str(path), "--policies", str(POLICIES), "--as-of", AS_OF], stdout=out, stderr=err)
     assert (code, out.getvalue()) == (2, "")
     assert err.getvalue().splitlines()[0] == (
-        f"{path}: $.account_id: the text is not valid Unicode: a lone surrogate (U+D800) at character 1;"
+        f"{path}:1:39: $.account_id: the text is not valid Unicode: a lone surrogate (U+D800) at character 1;"
         " it cannot be written as UTF-8"
     )
