@@ -52,6 +52,7 @@ RATIOS = (
     ("evaluate-calm", "hand-written", "with the collateral policy in force: haircut bands as well"),
     ("to_json-calm", "evaluate-calm", "target <= 1x"),
     ("to_json", "evaluate-liquidating", "target <= 1x"),
+    ("evaluate+to_json", "evaluate-liquidating", "a new decision made and written: 2x when writing costs making"),
 )
 """(path, baseline, what the ratio is read against): the issue's ratios, in instructions."""
 CALLS_DIVISOR = {"load": 100}

@@ -443,9 +443,7 @@ class _Generator:
     def array_items(self, sub: object, v: str, indent: int, resolver: Resolver[Any], known: str | None) -> None:
         self.each(sub, v, indent, resolver, known, over="array")
 
-    def each(
-        self, sub: object, v: str, indent: int, resolver: Resolver[Any], known: str | None, *, over: str
-    ) -> None:
+    def each(self, sub: object, v: str, indent: int, resolver: Resolver[Any], known: str | None, *, over: str) -> None:
         """`sub` against each item of an array or each key of an object (`for x in v`), when `v` is one."""
         if known != over:
             self.emit(indent, f"if {_TYPE_TESTS[over].format(v=v)}:")

@@ -159,9 +159,10 @@ def compile_renderer(spec: StepSpec) -> Renderer:
     w.static(f'"description":{_text(spec.description)},')
     if spec.detail is not None:
         detail = w.variable("v")
-        w.emit(f"{detail} = {w.constant(spec.detail)}(value, env)")
+        text_of = getattr(spec.detail, "json_text", None)  # `trace.with_json_text`: the detail written as text
+        w.emit(f"{detail} = {w.constant(text_of or spec.detail)}(value, env)")
         w.static('"detail":')
-        w.slot(w.convert(detail))
+        w.slot(detail if text_of is not None else w.convert(detail))
         w.static(",")
     if spec.expression is not None:
         w.static(f'"expression":{_text(spec.expression)},')

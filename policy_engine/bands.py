@@ -27,13 +27,14 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal
 
+from ._plain import json_text
 from .errors import JsonPath, Problem, format_json_path
 from .model import PolicyDocument
-from .trace import Env, StepSpec
+from .trace import Env, StepSpec, with_json_text
 
 ZERO = Decimal(0)
 ONE = Decimal(1)
@@ -57,6 +58,11 @@ class Band:
     """The whole YAML row, for the product's own fields (a label, a maximum leverage)."""
     source: str
     path: str
+    text: str = field(init=False, repr=False, compare=False)
+    """`to_dict()` as canonical JSON text, written once: the trace's band parts are built around it."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "text", json_text(self.to_dict()))
 
     def to_dict(self) -> dict[str, Any]:
         shown: dict[str, Any] = {"index": self.index, "from": self.lower, "to": self.upper}
@@ -119,6 +125,22 @@ def _marginal_detail(recorded: tuple[Decimal, Marginal], _env: Env) -> Any:
     if result.excess:
         detail["excess"] = result.excess
     return detail
+
+
+def _marginal_detail_text(recorded: tuple[Decimal, Marginal], _env: Env) -> str:
+    """`_marginal_detail` as canonical JSON: `amount` and `counted` sort before every key of a band's own text."""
+    result = recorded[1]
+    parts = ",".join(
+        [
+            f'{{"amount":{json_text(part.amount)},"counted":{json_text(part.counted)},{part.band.text[1:]}'
+            for part in result.parts
+        ]
+    )
+    excess = f',"excess":{json_text(result.excess)}' if result.excess else ""
+    return f'{{"bands":[{parts}]{excess}}}'
+
+
+with_json_text(_marginal_detail, _marginal_detail_text)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -16,9 +16,10 @@ from typing import Any
 
 from ._expressions import Expression, ExprType, compile_expression, name_refusal
 from ._numbers import MAX_COMPUTED_MAGNITUDE, quantum
+from ._plain import json_text
 from .errors import EvaluationError, JsonPath, Problem, format_json_path
 from .model import PolicyDocument, Rounding
-from .trace import Env, StepSpec
+from .trace import Env, StepSpec, with_json_text
 
 Problems = list[Problem]
 
@@ -154,6 +155,13 @@ def compile_ratio(
     # the step records (raw, compared): the compared value is the step's own, not read back by name
     def compared(recorded: tuple[Decimal, Decimal], _env: Env) -> dict[str, Any]:
         return {"compared": recorded[1], "rounding": rounding.describe()}
+
+    described = f',"rounding":{json_text(rounding.describe())}}}'
+
+    def compared_text(recorded: tuple[Decimal, Decimal], _env: Env) -> str:
+        return f'{{"compared":{json_text(recorded[1])}{described}'
+
+    with_json_text(compared, compared_text)
 
     def raw(recorded: tuple[Decimal, Decimal]) -> Decimal:
         return recorded[0]

@@ -125,9 +125,7 @@ class Engine:
         watcher = PolicyWatcher(self.reload, self._source, interval=interval, on_reload=on_reload, on_error=on_error)
         return watcher.start()
 
-    def _in_force(
-        self, policies: PolicySet, kind: str, moment: datetime, source: str = "account"
-    ) -> CompiledPolicy:
+    def _in_force(self, policies: PolicySet, kind: str, moment: datetime, source: str = "account") -> CompiledPolicy:
         """The version of `kind` in force at `moment`; an `AccountError` saying why there is none."""
         policy = policies.at(kind, moment)
         if policy is not None:

@@ -7,6 +7,7 @@ See "Writing a product" in the README.
 """
 
 from ._expressions import Expression, ExprType
+from ._plain import json_text
 from .bands import Band, BandPart, BandTable, Marginal, compile_bands
 from .compiler import (
     Derived,
@@ -24,7 +25,7 @@ from .model import Parameter, PolicyDocument, PolicyRef, Rounding
 from .product import Account, CheckAcross, Compile, CompiledPolicy, Operation, Outcome, Product, Simulation
 from .rules import Rule, RuleTable, StatusTable, compile_rule_table, compile_status_table
 from .templates import compile_templates
-from .trace import Env, StepSpec, Trace
+from .trace import Env, StepSpec, Trace, with_json_text
 
 __all__ = [
     "Account",
@@ -64,9 +65,11 @@ __all__ = [
     "did_you_mean",
     "duplicate_problems",
     "expression_at",
+    "json_text",
     "places_problem",
     "problem_at",
     "rounding_at",
     "rounding_of",
     "run",
+    "with_json_text",
 ]

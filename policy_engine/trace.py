@@ -20,6 +20,25 @@ from .model import Parameter, Rounding
 
 Env = Mapping[str, Any]
 Provenance = Mapping[str, Parameter]
+
+DetailRenderer = Callable[[Any, Env], Any]
+
+
+def with_json_text(detail: DetailRenderer, text: Callable[[Any, Env], str]) -> DetailRenderer:
+    """`detail`, carrying `text`: a function writing the same detail as canonical JSON text directly.
+
+    The trace writer (`StepSpec.render_json`) then calls `text` instead of
+    building the detail's dicts and serialising them; `render()` still calls
+    `detail`.  The two must agree byte for byte (tests/test_trace_json.py
+    holds every bundled step to it).  The text rides on the function, so a
+    step copied with another `detail` (`dataclasses.replace`) drops it.
+    """
+    setattr(detail, DETAIL_JSON_TEXT, text)
+    return detail
+
+
+DETAIL_JSON_TEXT = "json_text"
+"""The attribute of a `detail` function holding its JSON-text twin (see `with_json_text`)."""
 """Policy parameter name -> where it came from, for the tier or table row in use."""
 
 

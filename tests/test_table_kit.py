@@ -7,6 +7,7 @@ trace step the real `file:line` of the row it used.
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 from decimal import Decimal
 from functools import cache
@@ -17,13 +18,14 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from policy_engine._expressions import ExprType
+from policy_engine._plain import json_text
 from policy_engine.bands import BandTable, Closed, compile_bands
 from policy_engine.compiler import compile_ratio, places_problem, rounding_of
 from policy_engine.errors import Problem
 from policy_engine.loader import parse_yaml
 from policy_engine.model import PolicyDocument, PolicyRef
 from policy_engine.rules import RuleTable, compile_rule_table, compile_status_table
-from policy_engine.trace import StepSpec, Trace
+from policy_engine.trace import DETAIL_JSON_TEXT, StepSpec, Trace
 
 D = Decimal
 FILE = "given/kit.yaml"
@@ -828,3 +830,37 @@ def test_marginal_steps_keep_their_own_input() -> None:
     first, second = table.apply_marginal(D(1_000_000), steps), table.apply_marginal(D(5_000_000), steps)
     shown = [(step["inputs"], step["value"]) for step in rendered(steps, {})]
     assert shown == [({"notional": D(1_000_000)}, first), ({"notional": D(5_000_000)}, second)]
+
+
+# --- the marginal step's detail written as text (the trace writer's fast path) ----------------------
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    which=st.sampled_from(["btc", "brackets-lower", "brackets-upper"]),
+    value=st.decimals(min_value=0, max_value=10**9, places=4, allow_nan=False, allow_infinity=False),
+)
+def test_the_marginal_detail_text_is_the_detail_written_canonically(which: str, value: D) -> None:
+    """`with_json_text`'s twin of the marginal detail gives the canonical bytes of the dict form, in every band,
+    on edges, with cumulative amounts, and beyond a closed top (the `excess` key)."""
+    table = btc_table() if which == "btc" else brackets("upper" if which == "brackets-upper" else "lower")
+    steps: Steps = []
+    table.apply_marginal(value, steps)
+    ((spec, recorded),) = steps
+    assert spec.detail is not None
+    text = getattr(spec.detail, DETAIL_JSON_TEXT)
+    assert text(recorded, {}) == json_text(spec.detail(recorded, {}))
+    assert spec.render_json(recorded, {}, {}) == json_text(spec.render(recorded, {}, {}))
+
+
+def test_a_step_copied_with_another_detail_drops_the_text_twin() -> None:
+    """The twin rides on the detail function, so `dataclasses.replace(detail=...)` cannot pair it with the wrong one."""
+    steps: Steps = []
+    btc_table().apply_marginal(D("120000000"), steps)
+    ((spec, recorded),) = steps
+    copied = dataclasses.replace(spec, detail=lambda recorded, _env: {"value": recorded[0]})
+    assert getattr(copied.detail, DETAIL_JSON_TEXT, None) is None
+    assert copied.render_json(recorded, {}, {}) == '{"description":"BTC value counted band by band",' + (
+        '"detail":{"value":"120000000"},"inputs":{"btc_value":"120000000"},"kind":"bands",'
+        '"path":"$.collateral.BTC","source":"policies/kit.yaml:2","step":"btc_counted","value":"119500000.000"}'
+    )

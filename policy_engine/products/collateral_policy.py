@@ -26,12 +26,12 @@ import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal
+from decimal import Decimal, getcontext, setcontext
 from string import Template
 from types import MappingProxyType
 from typing import Any
 
-from ..arithmetic import engine_decimal_context
+from ..arithmetic import engine_context, engine_decimal_context
 from ..bands import BandTable, compile_bands
 from ..compiler import rounding_of
 from ..errors import AccountError, Problem, did_you_mean, format_json_path, problem_at
@@ -39,7 +39,7 @@ from ..frozen import FrozenDict
 from ..model import PolicyDocument, PolicyRef, Rounding
 from ..product import CompiledPolicy
 from ..templates import compile_templates
-from ..trace import Env, StepSpec, Trace
+from ..trace import DETAIL_JSON_TEXT, Env, StepSpec, Trace, with_json_text
 from .collateral import (
     APPLIES_STEP,
     BAND_STEP,
@@ -114,6 +114,20 @@ def _haircut_bands(table: BandTable) -> HaircutBands:
         with engine_decimal_context():
             parts = table.marginal(recorded[0])
         return render_detail((recorded[0], parts), env)
+
+    render_text = getattr(render_detail, DETAIL_JSON_TEXT, None)
+    if render_text is not None:
+
+        def text(recorded: tuple[Decimal, Decimal], env: Env) -> str:
+            callers_context = getcontext()  # as `engine_decimal_context` does, without a generator per step
+            setcontext(engine_context())
+            try:
+                parts = table.marginal(recorded[0])
+            finally:
+                setcontext(callers_context)
+            return str(render_text((recorded[0], parts), env))
+
+        with_json_text(detail, text)
 
     def inputs(recorded: tuple[Decimal, Decimal]) -> Mapping[str, Any]:
         return render_inputs(recorded)

@@ -32,13 +32,14 @@ from typing import Any
 
 from .._expressions import ExprType
 from .._numbers import iso
+from .._plain import json_text
 from ..compiler import Derived, RoundedRatio, compile_derived, compile_ratio, places_problem, rounding_of, run
 from ..errors import AccountError, Problem, did_you_mean, duplicate_problems, problem_at
 from ..frozen import FrozenDict
 from ..model import Parameter, PolicyDocument, PolicyRef, Rounding
 from ..product import CompiledPolicy, Product, Simulation
 from ..rules import Rule, StatusTable, compile_status_table
-from ..trace import Env, StepSpec, Trace
+from ..trace import Env, StepSpec, Trace, with_json_text
 from .collateral import KIND as COLLATERAL
 from .collateral import CollateralTerms, coverage_problems, terms_in
 from .liquidation import Holding, PlanRules, plan
@@ -95,7 +96,15 @@ def _lines_detail(key: str) -> Any:
     def render(_value: object, env: Env) -> list[dict[str, Any]]:
         return [dict(zip(("asset", "quantity", "price", "value"), line, strict=True)) for line in env[key]]
 
-    return render
+    def text(_value: object, env: Env) -> str:  # the same, as canonical JSON (keys in sorted order)
+        lines = [
+            f'{{"asset":{json_text(asset)},"price":{json_text(price)},"quantity":{json_text(quantity)},'
+            f'"value":{json_text(value)}}}'
+            for asset, quantity, price, value in env[key]
+        ]
+        return f"[{','.join(lines)}]"
+
+    return with_json_text(render, text)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
