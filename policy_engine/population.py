@@ -16,10 +16,21 @@ each account in a zone relative to those thresholds:
   initial, margin call or liquidation LTV, or rounding onto the last two;
   with auto top-up on or off, spot balances that cover, partly cover or do
   not cover a top-up, failure streaks whose retry is or is not due, and
-  disabled top-ups.
+  disabled top-ups;
+- futures-position (`population_futures.py`): every symbol and bracket, long
+  and short, isolated and cross, margin ratios between the zones' edges and
+  the ratio the liquidation rule compares with, *exactly on* one of those
+  edges, a notional exactly on a bracket edge, or no margin balance left;
+- margin-transfer (`population_transfer.py`): the platform total inside each
+  band of the max-collateral rule, exactly on a band edge, around the upper
+  limit, or outside the rule; quantities under, on and over the maximum.
 
-Shares (per mille) are in `MARGIN_ZONES` and `LOAN_ZONES`; 16% of margin
-accounts and 20% of loans sit on a threshold.  Amounts are log-uniform,
+Shares (per mille) are in `MARGIN_ZONES`, `LOAN_ZONES`, `FUTURES_ZONES` and
+`TRANSFER_ZONES`; 16% of margin accounts, 20% of loans, 15% of futures
+positions and 15% of transfers sit on a threshold.  Without `kinds`, a
+population mixes `DEFAULT_KINDS` (spot-margin and crypto-loan: the bytes
+made before the other generators came).  The shared draws are in
+`population_draws.py`.  Amounts are log-uniform,
 prices are a fixed market snapshot (`REFERENCE_PRICES`) moved by up to ±10%.
 Only integer draws from `random.Random(seed)` and exact `Decimal`
 arithmetic are used, and accounts are written as canonical JSON, so the
@@ -28,10 +39,9 @@ same seed, count, kinds, instant and policies give a byte-identical file.
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
-from decimal import ROUND_DOWN, Context, Decimal
+from decimal import ROUND_DOWN, Decimal
 from random import Random
 from typing import Any
 
@@ -41,29 +51,29 @@ from .decision import canonical_json
 from .engine import Engine
 from .errors import AccountError, Problem, did_you_mean
 from .model import Rounding
+from .population_draws import (
+    EXACT,
+    ONE,
+    QUANTITY,
+    REFERENCE_PRICES,
+    ZERO,
+    Generator,
+    Maker,
+)
+from .population_draws import amount as _amount
+from .population_draws import chance as _chance
+from .population_draws import fraction as _fraction
+from .population_draws import places as _places
+from .population_draws import price as _price
+from .population_draws import quantum as _quantum
+from .population_draws import reference_price as _reference_price
+from .population_draws import significant as _significant
+from .population_draws import zone as _zone
+from .population_futures import _futures_maker
+from .population_transfer import _transfer_maker
 from .product import CompiledPolicy
 from .products.loans import CompiledLoanPolicy
 from .products.margin import CompiledMarginPolicy
-
-ZERO = Decimal(0)
-ONE = Decimal(1)
-EXACT = Context(prec=200)
-"""Products and sums of account figures, exactly (the engine's own context decides, not this one)."""
-QUANTITY = Decimal("1E-8")
-"""Quantities are drawn at 8 places, the precision of the bundled assets."""
-
-REFERENCE_PRICES: Mapping[str, Decimal] = {
-    "BTC": Decimal(60000),
-    "ETH": Decimal(3000),
-    "BNB": Decimal(600),
-    "SOL": Decimal(150),
-    "USDC": ONE,
-    "USDT": ONE,
-    "DAI": ONE,
-    "FDUSD": ONE,
-    "SUPER": Decimal("0.9"),
-}
-"""A market snapshot, not policy: an asset not listed gets a price derived from its symbol."""
 
 MARGIN_ZONES: Mapping[str, int] = {
     "above_call": 500,
@@ -86,60 +96,6 @@ LOAN_ZONES: Mapping[str, int] = {
     "on_liquidation": 40,
     "rounds_to_liquidation": 30,
 }
-
-Maker = Callable[[Random, str, datetime], dict[str, Any]]
-"""(random source, account id, instant) -> one account."""
-Generator = Callable[[CompiledPolicy], Maker]
-"""The policy in force -> a maker of accounts under it (what depends only on the policy is worked out once)."""
-
-
-def _zone(rng: Random, zones: Mapping[str, int]) -> str:
-    draw = rng.randrange(sum(zones.values()))
-    for name, weight in zones.items():
-        if draw < weight:
-            return name
-        draw -= weight
-    raise AssertionError("unreachable: the draw is below the total weight")
-
-
-def _amount(rng: Random, low_exponent: int, high_exponent: int) -> Decimal:
-    """Log-uniform: 4 significant digits times a power of ten in [10^low, 10^(high+1))."""
-    return Decimal(rng.randint(1000, 9999)).scaleb(rng.randint(low_exponent, high_exponent) - 3)
-
-
-def _fraction(rng: Random, low: int, high: int) -> Decimal:
-    """A per-mille fraction in [low, high] / 1000."""
-    return Decimal(rng.randint(low, high)) / 1000
-
-
-def _places(value: Decimal) -> int:
-    exponent = value.normalize(EXACT).as_tuple().exponent
-    return max(0, -exponent) if isinstance(exponent, int) else 0
-
-
-def _quantum(places: int) -> Decimal:
-    """10^-places: the smallest step of a figure with that many places (at least whole units)."""
-    return Decimal(1).scaleb(-max(0, places))
-
-
-def _significant(value: Decimal, digits: int) -> Decimal:
-    return value.quantize(Decimal(1).scaleb(value.adjusted() - digits + 1), rounding=ROUND_DOWN).normalize(EXACT)
-
-
-def _reference_price(asset: str) -> Decimal:
-    known = REFERENCE_PRICES.get(asset)
-    if known is not None:
-        return known
-    # crc32, not hash(): str hashes change from one interpreter run to the next
-    return Decimal(zlib.crc32(asset.encode()) % 99_000 + 1000).scaleb(-3)
-
-
-def _price(rng: Random, asset: str) -> Decimal:
-    """The snapshot price moved by up to ±10%, 7 significant digits; stablecoins stay at exactly 1."""
-    reference = _reference_price(asset)
-    if reference == ONE:
-        return ONE
-    return _significant(EXACT.multiply(reference, _fraction(rng, 900, 1100)), 7)
 
 
 def _on_or_rounding_onto(
@@ -168,10 +124,6 @@ def _split(rng: Random, total: Decimal, share_low: int, share_high: int) -> tupl
     """(principal, interest) adding up to `total` exactly; interest a small share of it."""
     interest = EXACT.multiply(total, _fraction(rng, share_low, share_high) / 100).quantize(QUANTITY, ROUND_DOWN)
     return EXACT.subtract(total, interest), interest
-
-
-def _chance(rng: Random, per_mille: int) -> bool:
-    return rng.randrange(1000) < per_mille
 
 
 def _margin_maker(policy: CompiledPolicy) -> Maker:
@@ -441,13 +393,27 @@ def _top_up_state(policy: CompiledLoanPolicy, rng: Random, as_of: datetime) -> d
 GENERATORS: Mapping[str, Generator] = {
     "spot-margin": _margin_maker,
     "crypto-loan": _loan_maker,
+    "futures-position": _futures_maker,
+    "margin-transfer": _transfer_maker,
 }
 """Account kind -> generator, for the bundled products."""
 
 
-def population_kinds(engine: Engine) -> list[str]:
+DEFAULT_KINDS = ("crypto-loan", "spot-margin")
+"""The kinds a population mixes when none are named: the first two generators only, so that a seed, count
+and instant give the same bytes as before the futures and transfer generators came (name those with `kinds`)."""
+
+
+def generator_kinds(engine: Engine) -> list[str]:
     """The account kinds this engine can make a population of: a generator here and a product loaded."""
     return sorted(kind for kind in GENERATORS if kind in engine.products)
+
+
+def population_kinds(engine: Engine) -> list[str]:
+    """The kinds a population mixes when none are named: `DEFAULT_KINDS` that are loaded (every loaded kind
+    with a generator when none of them is)."""
+    offered = generator_kinds(engine)
+    return [kind for kind in offered if kind in DEFAULT_KINDS] or offered
 
 
 def default_instant(engine: Engine, kinds: Sequence[str]) -> datetime:
@@ -470,7 +436,7 @@ def generate(
     kinds: Sequence[str] | None = None,
     as_of: datetime | str | None = None,
 ) -> Iterator[dict[str, Any]]:
-    """`count` synthetic accounts, the kinds taking turns (every kind with a generator when None).
+    """`count` synthetic accounts, the kinds taking turns (`population_kinds` when None).
 
     `as_of` is the instant the population is made for: the policy version in
     force then gives the thresholds, and failed top-up attempts are placed
@@ -478,8 +444,8 @@ def generate(
     `default_instant`.  The arguments are checked at once (an `AccountError`
     for an unknown kind); the accounts are made as they are iterated.
     """
-    offered = population_kinds(engine)
-    chosen = list(kinds) if kinds else offered
+    offered = generator_kinds(engine)
+    chosen = list(kinds) if kinds else population_kinds(engine)
     for kind in chosen:
         if kind not in offered:
             raise AccountError(
@@ -518,12 +484,14 @@ def population_lines(
 
 
 __all__ = [
+    "DEFAULT_KINDS",
     "GENERATORS",
     "LOAN_ZONES",
     "MARGIN_ZONES",
     "REFERENCE_PRICES",
     "default_instant",
     "generate",
+    "generator_kinds",
     "population_kinds",
     "population_lines",
 ]

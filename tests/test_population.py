@@ -15,7 +15,7 @@ import policy_engine
 from policy_engine import Engine
 from policy_engine.accounts import parse_json_account
 from policy_engine.cli import main
-from policy_engine.population import generate, population_kinds, population_lines
+from policy_engine.population import generate, generator_kinds, population_kinds, population_lines
 from policy_engine.products.loans import CompiledLoanPolicy
 from policy_engine.products.margin import CompiledMarginPolicy
 
@@ -68,7 +68,8 @@ def test_unknown_kind_is_refused_with_a_suggestion() -> None:
     code, stdout, stderr = run("population", "--count", "3", "--kind", "spot-margn", "--policies", str(POLICIES))
     assert (code, stdout) == (2, "")
     assert stderr == (
-        "--kind: $: no population generator for `spot-margn`; expected one of crypto-loan, spot-margin;"
+        "--kind: $: no population generator for `spot-margn`; expected one of crypto-loan, futures-position,"
+        " margin-transfer, spot-margin;"
         " did you mean `spot-margin`?\n1 problem found\n"
     )
 
@@ -142,7 +143,9 @@ def test_thresholds_come_from_the_loaded_policies(tmp_path: Path) -> None:
 
 
 def test_library_api(engine: Engine) -> None:
-    """`generate` gives account dicts of the kinds asked for; the kinds offered are those with a generator."""
+    """`generate` gives account dicts of the kinds asked for; the kinds offered are those with a generator,
+    the kinds mixed by default the first two (populations made before stay the same bytes)."""
+    assert generator_kinds(engine) == ["crypto-loan", "futures-position", "margin-transfer", "spot-margin"]
     assert population_kinds(engine) == ["crypto-loan", "spot-margin"]
     accounts = list(generate(engine, 3, seed=4, kinds=["spot-margin"], as_of=AS_OF))
     assert [account["account_id"] for account in accounts] == [
