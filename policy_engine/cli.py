@@ -661,7 +661,8 @@ def _add_batch_commands(commands: Any, out: TextIO) -> None:
         action="append",
         default=None,
         metavar="KIND",
-        help="account kind (repeatable, the kinds take turns; default: every kind with a generator)",
+        help="account kind (repeatable, the kinds take turns): crypto-loan, spot-margin (the default, both),"
+        " futures-position or margin-transfer",
     )
     population.add_argument("--count", type=_at_least(0), required=True, metavar="N", help="accounts to write")
     population.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (default 0)")
