@@ -435,7 +435,7 @@ def fmt_rate(value: float) -> str:
 
 LATENCY_RATIOS = (  # (row, the row it is divided by, what that is) by index in latency_rows' table
     (1, 0, "hand-written (target <= 1.5x)"),
-    (2, 0, "hand-written (target <= 3x)"),
+    (2, 0, "hand-written (target <= 3x; the collateral policy in force adds haircut bands)"),
     (3, 2, "evaluate, not liquidating"),
     (4, 2, "evaluate, margin not liquidating"),
     (5, 2, "evaluate of the same (target <= 1x)"),
@@ -443,6 +443,7 @@ LATENCY_RATIOS = (  # (row, the row it is divided by, what that is) by index in 
     (7, 3, "evaluate of the same (target <= 1x)"),
     (8, 4, "evaluate of the same (target <= 1x)"),
     (9, 2, "engine.evaluate, margin not liquidating"),
+    (10, 0, "hand-written (target <= 3x): the same decision"),
 )
 
 
@@ -473,6 +474,11 @@ def latency_rows(work: Workload, settings: Settings) -> list[Row]:
     def core(account: dict[str, Any]) -> object:
         return margin_policy.evaluate(account, source="account", as_of=AS_OF, related={})
 
+    margin_alone = policy_engine.load(POLICIES / "margin-trading.yaml")  # no collateral policy: no haircut bands
+
+    def evaluate_alone(account: dict[str, Any]) -> object:
+        return margin_alone.evaluate(account, AS_OF)
+
     def to_json(decision: policy_engine.Decision) -> object:
         return decision.to_json()
 
@@ -490,6 +496,7 @@ def latency_rows(work: Workload, settings: Settings) -> list[Row]:
         ("decision.to_json(), margin liquidating", to_json, liquidating_decisions),
         ("decision.to_json(), crypto loans", to_json, loan_decisions),
         ("GoRules ZEN engine.evaluate(key), trace, margin not liquidating", zen, work.calm),
+        ("engine.evaluate, margin policy alone, margin not liquidating", evaluate_alone, work.calm),
     ]
     p50s: dict[str, list[float]] = {name: [] for name, _, _ in contenders}
     p99s: dict[str, list[float]] = {name: [] for name, _, _ in contenders}

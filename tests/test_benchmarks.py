@@ -19,6 +19,7 @@ ROWS = (
     "| decision.to_json(), margin liquidating |",
     "| decision.to_json(), crypto loans |",
     "| GoRules ZEN engine.evaluate(key), trace, margin not liquidating |",
+    "| engine.evaluate, margin policy alone, margin not liquidating |",
     "| policy load, first in a fresh process (after imports) |",
     "| policy load, repeated in one process |",
     "| batch JSONL -> JSONL, full trace, 1 process |",
