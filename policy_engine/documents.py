@@ -12,7 +12,7 @@ import hashlib
 import os
 import posixpath
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import pairwise
@@ -186,19 +186,22 @@ def _read(
     except UnicodeDecodeError as error:
         return None, [Problem(file=shown, message=f"not UTF-8 text: byte {error.start} cannot be decoded")], None
     yaml_document, problems = parse_yaml(
-        text, file=shown, max_alias_nodes=limits.max_alias_nodes, max_depth=limits.max_depth
+        text,
+        file=shown,
+        max_alias_nodes=limits.max_alias_nodes,
+        max_depth=limits.max_depth,
+        keep_on_duplicates=True,
     )
     if yaml_document is None:
         return None, problems, _kind_named(text, products)
+    if problems:  # duplicate keys only: the rest of the file is still checked against its schema
+        return None, [*problems, *_schema_problems_beside(yaml_document, shown, products)], _kind_named(text, products)
     data = yaml_document.data
     if not isinstance(data, dict):
         problem = Problem(file=shown, line=1, col=1, message="expected a mapping at the top of a policy document")
         return None, [problem], None
 
-    def locate(path: tuple[str | int, ...], key: bool) -> tuple[int, int]:
-        mark = yaml_document.mark_of(path, key=key)
-        return mark.line, mark.col
-
+    locate = _locator(yaml_document)
     kind = data.get("kind")
     product = products.get(kind) if isinstance(kind, str) else None
     if product is None:
@@ -234,6 +237,34 @@ def _read(
     if problems:
         return _Partial(document, (*invalid, *own_invalid), envelope_valid), problems, product.policy_kind
     return document, [], product.policy_kind
+
+
+def _locator(yaml_document: YamlDocument) -> Callable[[tuple[str | int, ...], bool], tuple[int, int]]:
+    """Where a JSON path (its key, or its value) is in the document's text: (line, column)."""
+
+    def locate(path: tuple[str | int, ...], key: bool) -> tuple[int, int]:
+        mark = yaml_document.mark_of(path, key=key)
+        return mark.line, mark.col
+
+    return locate
+
+
+def _schema_problems_beside(yaml_document: YamlDocument, shown: str, products: Mapping[str, Product]) -> list[Problem]:
+    """The schema problems of a document that has a YAML problem too (duplicate keys): one run reports both.
+
+    Nothing is compiled from it (a key given twice leaves its meaning in doubt), so only the schemas judge it.
+    """
+    data = yaml_document.data
+    kind = data.get("kind") if isinstance(data, dict) else None
+    product = products.get(kind) if isinstance(kind, str) else None
+    if product is None:
+        return []
+
+    locate = _locator(yaml_document)
+    problems, _ = schema_check(ENVELOPE_SCHEMA, data, file=shown, locate=locate)
+    seen = {str(problem) for problem in problems}
+    own, _ = schema_check(product.policy_schema, data, file=shown, locate=locate)
+    return problems + [problem for problem in own if str(problem) not in seen]
 
 
 _KIND_LINE = re.compile(r"^kind:[ \t]*([\"']?)([A-Za-z0-9_.-]+)\1[ \t]*(?:#.*)?$", re.MULTILINE)

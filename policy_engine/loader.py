@@ -139,6 +139,8 @@ class _Builder:
         self.marks: dict[JsonPath, Mark] = {}
         self.key_marks: dict[JsonPath, Mark] = {}
         self.problems: list[Problem] = []
+        self.duplicates = 0
+        """How many of `problems` are duplicate keys (the built value keeps each key's first value)."""
         self._seen: set[int] = set()
         self._alias_nodes = 0
         self._alias_reported = False
@@ -229,6 +231,7 @@ class _Builder:
             key = key_node.value
             child = (*path, key)
             if key in result:
+                self.duplicates += 1
                 self.problem(
                     key_node,
                     child,
@@ -305,11 +308,15 @@ def parse_yaml(
     max_alias_nodes: int = DEFAULT_MAX_ALIAS_NODES,
     max_depth: int = DEFAULT_MAX_DEPTH,
     depth_setting: str = "LoadLimits.max_depth",
+    keep_on_duplicates: bool = False,
 ) -> tuple[YamlDocument | None, list[Problem]]:
     """Parse one YAML document; return it with no problems, or None with all problems found.
 
     A document nesting deeper than `max_depth` is a problem at the first node
-    too deep (`depth_setting` names the setting in its message).
+    too deep (`depth_setting` names the setting in its message).  With
+    `keep_on_duplicates`, a document whose only problems are duplicate keys
+    is returned with them (each key holding its first value), so that a
+    caller can go on checking the rest of it.
     """
     if _WITH_LIBYAML and not _libyaml_reads_differently(text):
         document = _parse_with_libyaml(
@@ -318,7 +325,12 @@ def parse_yaml(
         if document is not None:
             return document, []
     return parse_yaml_in_python(
-        text, file=file, max_alias_nodes=max_alias_nodes, max_depth=max_depth, depth_setting=depth_setting
+        text,
+        file=file,
+        max_alias_nodes=max_alias_nodes,
+        max_depth=max_depth,
+        depth_setting=depth_setting,
+        keep_on_duplicates=keep_on_duplicates,
     )
 
 
@@ -329,6 +341,7 @@ def parse_yaml_in_python(
     max_alias_nodes: int = DEFAULT_MAX_ALIAS_NODES,
     max_depth: int = DEFAULT_MAX_DEPTH,
     depth_setting: str = "LoadLimits.max_depth",
+    keep_on_duplicates: bool = False,
 ) -> tuple[YamlDocument | None, list[Problem]]:
     """`parse_yaml` with PyYAML's pure-Python composer: the path that words every problem."""
     loader = None
@@ -366,7 +379,8 @@ def parse_yaml_in_python(
     builder = _Builder(file, max_alias_nodes, max_depth, depth_setting)
     data = builder.build(node, ())
     if builder.problems:
-        return None, builder.problems
+        kept = keep_on_duplicates and builder.duplicates == len(builder.problems)
+        return (YamlDocument(data, builder.marks, builder.key_marks) if kept else None), builder.problems
     return YamlDocument(data, builder.marks, builder.key_marks), []
 
 

@@ -149,3 +149,34 @@ def test_the_bundled_pack_still_validates() -> None:
     code, out, err = run("validate", str(POLICIES))
     assert (code, err) == (0, "")
     assert out.count("ok  ") == len(BUNDLED_POLICIES)
+
+
+def test_a_duplicate_key_does_not_hide_the_schema_problems_of_its_file(tmp_path: Path) -> None:
+    """A key given twice and an unknown key in one file: both in one run (before, only the duplicate; the
+    unknown key came after fixing it). Nothing is compiled from a file with a duplicate key."""
+    folder = _pack(tmp_path)
+    margin = folder / "margin-trading.yaml"
+    _edit(
+        margin,
+        ("version: 1\n", "version: 1\nversion: 2\n"),
+        ("default_status: ok\n", "default_status: ok\nbogus_key: 1\n"),
+    )
+    code, out, err = run("validate", str(folder))
+    assert (code, out) == (1, "")
+    assert err.splitlines() == [
+        f"{margin}:9:1: $.version: duplicate key `version` (first defined on line 8)",
+        f"{margin}:73:1: $.bogus_key: unknown key",
+        "2 problems found",
+    ]
+
+
+def test_a_duplicate_key_alone_is_still_refused(tmp_path: Path) -> None:
+    folder = _pack(tmp_path)
+    margin = folder / "margin-trading.yaml"
+    _edit(margin, ("version: 1\n", "version: 1\nversion: 1\n"))
+    code, out, err = run("validate", str(folder))
+    assert (code, out) == (1, "")
+    assert err.splitlines() == [
+        f"{margin}:9:1: $.version: duplicate key `version` (first defined on line 8)",
+        "1 problem found",
+    ]
