@@ -57,6 +57,26 @@ def parse_decimal(value: object) -> Decimal | None:
     return None
 
 
+def json_decimal(text: str) -> Decimal:
+    """A JSON number's text as an exact Decimal: `json`'s `parse_float`.
+
+    A number no Decimal holds (an exponent beyond about 1e999999999999999999,
+    which Decimal refuses or makes NaN, depending on the caller's context) is a
+    `ValueError`, which the JSON readers report as a located problem.
+    """
+    try:
+        number = Decimal(text)
+    except ArithmeticError:
+        number = None
+    if number is None or not number.is_finite():
+        shown = text if len(text) <= _SHOWN_DIGITS else text[:_SHOWN_DIGITS] + "..."
+        raise ValueError(f"the number {shown} is beyond the range of decimal numbers")
+    return number
+
+
+_SHOWN_DIGITS = 40
+
+
 def parse_instant(value: str) -> datetime | None:
     """An ISO 8601 date (midnight UTC) or a date-time with an explicit offset."""
     try:

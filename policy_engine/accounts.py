@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from ._depth import MAX_ACCOUNT_DEPTH, too_deep
-from ._numbers import MAX_MAGNITUDE, in_range, parse_decimal
+from ._numbers import MAX_MAGNITUDE, in_range, json_decimal, parse_decimal
 from .errors import AccountError, JsonPath, Problem, format_json_path
 from .frozen import FrozenDict
 from .loader import parse_yaml
@@ -27,7 +27,7 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a finite number")
 
 
-_DECODER = json.JSONDecoder(parse_float=Decimal, parse_constant=_refuse_constant, object_pairs_hook=_no_duplicates)
+_DECODER = json.JSONDecoder(parse_float=json_decimal, parse_constant=_refuse_constant, object_pairs_hook=_no_duplicates)
 """One decoder for every account: `json.loads` with options builds a decoder and its scanner per call."""
 
 

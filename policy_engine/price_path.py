@@ -22,7 +22,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any
 
-from ._numbers import MAX_MAGNITUDE, in_range, iso, parse_decimal, parse_instant
+from ._numbers import MAX_MAGNITUDE, in_range, iso, json_decimal, parse_decimal, parse_instant
 from .errors import AccountError, Problem
 
 COLUMNS = ("timestamp", "asset", "price")
@@ -214,7 +214,7 @@ def _json_rows(lines: Iterator[str], source: str, limits: PathLimits, problems: 
             )
             continue
         try:
-            row = json.loads(line, parse_float=Decimal, object_pairs_hook=_unique_keys)
+            row = json.loads(line, parse_float=json_decimal, object_pairs_hook=_unique_keys)
         except _DuplicateKey as duplicate:
             problems.append(
                 Problem(
@@ -228,6 +228,9 @@ def _json_rows(lines: Iterator[str], source: str, limits: PathLimits, problems: 
             continue
         except json.JSONDecodeError as error:
             problems.append(Problem(file=source, line=number, col=error.colno, message=f"invalid JSON: {error.msg}"))
+            continue
+        except ValueError as error:  # a number no Decimal holds (`json_decimal`)
+            problems.append(Problem(file=source, line=number, col=1, message=f"invalid JSON: {error}"))
             continue
         if not isinstance(row, dict):
             problems.append(Problem(file=source, line=number, col=1, message="expected a JSON object per line"))
