@@ -31,6 +31,9 @@ if TYPE_CHECKING:
 Renderer = Callable[[Any, Mapping[str, Any], Mapping[str, "Parameter"]], str]
 
 
+DETAIL_JSON_TEXT = "json_text"
+"""The attribute of a step's `detail` function holding its JSON-text twin (set by `trace.with_json_text`)."""
+
 _CITED_PROVENANCES = 256
 """Per step, the `parameters` text of this many provenance mappings is kept (a policy has one per tier or
 table row); past it the cache starts again, so a product making a new mapping per decision grows nothing."""
@@ -159,7 +162,7 @@ def compile_renderer(spec: StepSpec) -> Renderer:
     w.static(f'"description":{_text(spec.description)},')
     if spec.detail is not None:
         detail = w.variable("v")
-        text_of = getattr(spec.detail, "json_text", None)  # `trace.with_json_text`: the detail written as text
+        text_of = getattr(spec.detail, DETAIL_JSON_TEXT, None)  # `trace.with_json_text`: the detail written as text
         w.emit(f"{detail} = {w.constant(text_of or spec.detail)}(value, env)")
         w.static('"detail":')
         w.slot(detail if text_of is not None else w.convert(detail))

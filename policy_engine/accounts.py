@@ -8,35 +8,24 @@ from decimal import Decimal
 from typing import Any
 
 from ._depth import MAX_ACCOUNT_DEPTH, too_deep
+from ._json_objects import decode, unique_keys
 from ._numbers import MAX_MAGNITUDE, in_range, json_decimal, parse_decimal
 from .errors import AccountError, JsonPath, Problem, format_json_path
 from .frozen import FrozenDict
 from .loader import parse_yaml
 
 
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result = dict(pairs)  # built in C; a key given twice makes it shorter than the pairs
-    if len(result) != len(pairs):
-        seen: set[str] = set()
-        repeated = next(key for key, _ in pairs if key in seen or seen.add(key))  # type: ignore[func-returns-value]
-        raise ValueError(f"duplicate key {repeated!r}")
-    return result
-
-
 def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a finite number")
 
 
-_DECODER = json.JSONDecoder(parse_float=json_decimal, parse_constant=_refuse_constant, object_pairs_hook=_no_duplicates)
-"""One decoder for every account: `json.loads` with options builds a decoder and its scanner per call."""
+_DECODER = json.JSONDecoder(parse_float=json_decimal, parse_constant=_refuse_constant, object_pairs_hook=unique_keys)
 
 
 def parse_json_account(text: str, *, source: str) -> Any:
     """JSON with numbers as Decimal (or int) and no NaN, Infinity or duplicate keys."""
     try:
-        if text.startswith("\ufeff"):  # as json.loads says it
-            raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
-        return _DECODER.decode(text)
+        return decode(_DECODER, text)
     except json.JSONDecodeError as error:
         raise AccountError(
             [Problem(file=source, line=error.lineno, col=error.colno, message=f"invalid JSON: {error.msg}")]

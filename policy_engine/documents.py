@@ -226,17 +226,28 @@ def _read(
         )
     if _valid(ENVELOPE_SCHEMA, data) and _valid(product.policy_schema, data):
         return _document(source, raw, yaml_document, product.policy_kind), [], product.policy_kind  # no problem
-    # The envelope first (a plug-in's schema may forget `id` or `version`), then the kind's own schema;
-    # a problem both report is listed once.
+    problems, invalid, envelope_valid = _schema_problems(data, product, shown, locate)
+    document = _document(source, raw, yaml_document, product.policy_kind, placeholder=not envelope_valid)
+    if problems:
+        return _Partial(document, invalid, envelope_valid), problems, product.policy_kind
+    return document, [], product.policy_kind
+
+
+def _schema_problems(
+    data: object, product: Product, shown: str, locate: Callable[[tuple[str | int, ...], bool], tuple[int, int]]
+) -> tuple[list[Problem], tuple[JsonPath, ...], bool]:
+    """The schema problems of a policy document, the paths of the parts they are about, and whether the
+    envelope is valid.
+
+    The envelope first (a plug-in's schema may forget `id` or `version`), then the kind's own schema; a
+    problem both report is listed once.
+    """
     problems, invalid = schema_check(ENVELOPE_SCHEMA, data, file=shown, locate=locate)
     envelope_valid = not problems
     seen = {str(problem) for problem in problems}
     own, own_invalid = schema_check(product.policy_schema, data, file=shown, locate=locate)
     problems += [p for p in own if str(p) not in seen]
-    document = _document(source, raw, yaml_document, product.policy_kind, placeholder=not envelope_valid)
-    if problems:
-        return _Partial(document, (*invalid, *own_invalid), envelope_valid), problems, product.policy_kind
-    return document, [], product.policy_kind
+    return problems, (*invalid, *own_invalid), envelope_valid
 
 
 def _locator(yaml_document: YamlDocument) -> Callable[[tuple[str | int, ...], bool], tuple[int, int]]:
@@ -259,12 +270,8 @@ def _schema_problems_beside(yaml_document: YamlDocument, shown: str, products: M
     product = products.get(kind) if isinstance(kind, str) else None
     if product is None:
         return []
-
-    locate = _locator(yaml_document)
-    problems, _ = schema_check(ENVELOPE_SCHEMA, data, file=shown, locate=locate)
-    seen = {str(problem) for problem in problems}
-    own, _ = schema_check(product.policy_schema, data, file=shown, locate=locate)
-    return problems + [problem for problem in own if str(problem) not in seen]
+    problems, _, _ = _schema_problems(data, product, shown, _locator(yaml_document))
+    return problems
 
 
 _KIND_LINE = re.compile(r"^kind:[ \t]*([\"']?)([A-Za-z0-9_.-]+)\1[ \t]*(?:#.*)?$", re.MULTILINE)

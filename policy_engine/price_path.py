@@ -20,8 +20,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
+from ._json_objects import DuplicateKey, decode, unique_keys
 from ._numbers import MAX_MAGNITUDE, in_range, iso, json_decimal, parse_decimal, parse_instant
 from .errors import AccountError, Problem
 
@@ -176,21 +177,7 @@ def _depth_over(line: str, limit: int) -> bool:
     return False
 
 
-class _DuplicateKey(ValueError):
-    def __init__(self, key: str) -> None:
-        super().__init__(key)
-        self.key = key
-
-
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    row = dict(pairs)
-    if len(row) != len(pairs):
-        seen: set[str] = set()
-        for key, _ in pairs:
-            if key in seen:
-                raise _DuplicateKey(key)
-            seen.add(key)
-    return row
+_DECODER = json.JSONDecoder(parse_float=json_decimal, object_pairs_hook=unique_keys)
 
 
 def _column_of(line: str, key: str) -> int:
@@ -214,8 +201,8 @@ def _json_rows(lines: Iterator[str], source: str, limits: PathLimits, problems: 
             )
             continue
         try:
-            row = json.loads(line, parse_float=json_decimal, object_pairs_hook=_unique_keys)
-        except _DuplicateKey as duplicate:
+            row = decode(_DECODER, line)
+        except DuplicateKey as duplicate:
             problems.append(
                 Problem(
                     file=source,

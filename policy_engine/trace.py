@@ -14,12 +14,13 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from ._stepjson import Renderer, compile_renderer
+from ._stepjson import DETAIL_JSON_TEXT, Renderer, compile_renderer
 from .frozen import slot_setters
 from .model import Parameter, Rounding
 
 Env = Mapping[str, Any]
 Provenance = Mapping[str, Parameter]
+"""Policy parameter name -> where it came from, for the tier or table row in use."""
 
 DetailRenderer = Callable[[Any, Env], Any]
 
@@ -35,11 +36,6 @@ def with_json_text(detail: DetailRenderer, text: Callable[[Any, Env], str]) -> D
     """
     setattr(detail, DETAIL_JSON_TEXT, text)
     return detail
-
-
-DETAIL_JSON_TEXT = "json_text"
-"""The attribute of a `detail` function holding its JSON-text twin (see `with_json_text`)."""
-"""Policy parameter name -> where it came from, for the tier or table row in use."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

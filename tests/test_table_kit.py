@@ -19,13 +19,14 @@ from hypothesis import strategies as st
 
 from policy_engine._expressions import ExprType
 from policy_engine._plain import json_text
+from policy_engine._stepjson import DETAIL_JSON_TEXT
 from policy_engine.bands import BandTable, Closed, compile_bands
 from policy_engine.compiler import compile_ratio, places_problem, rounding_of
 from policy_engine.errors import Problem
 from policy_engine.loader import parse_yaml
 from policy_engine.model import PolicyDocument, PolicyRef
 from policy_engine.rules import RuleTable, compile_rule_table, compile_status_table
-from policy_engine.trace import DETAIL_JSON_TEXT, StepSpec, Trace
+from policy_engine.trace import StepSpec, Trace
 
 D = Decimal
 FILE = "given/kit.yaml"

@@ -31,15 +31,16 @@ from string import Template
 from types import MappingProxyType
 from typing import Any
 
-from ..arithmetic import engine_context, engine_decimal_context
-from ..bands import BandTable, compile_bands
+from .._stepjson import DETAIL_JSON_TEXT
+from ..arithmetic import engine_context
+from ..bands import BandTable, Marginal, compile_bands
 from ..compiler import rounding_of
 from ..errors import AccountError, Problem, did_you_mean, format_json_path, problem_at
 from ..frozen import FrozenDict
 from ..model import PolicyDocument, PolicyRef, Rounding
 from ..product import CompiledPolicy
 from ..templates import compile_templates
-from ..trace import DETAIL_JSON_TEXT, Env, StepSpec, Trace, with_json_text
+from ..trace import Env, StepSpec, Trace, with_json_text
 from .collateral import (
     APPLIES_STEP,
     BAND_STEP,
@@ -109,23 +110,24 @@ def _haircut_bands(table: BandTable) -> HaircutBands:
     assert render_detail is not None  # noqa: S101 - the kit's marginal step renders its detail
     assert render_inputs is not None  # noqa: S101 - and its inputs from what it recorded
 
-    def detail(recorded: tuple[Decimal, Decimal], env: Env) -> Any:
+    def recomputed(recorded: tuple[Decimal, Decimal]) -> tuple[Decimal, Marginal]:
         # rendered when the caller asks, in the caller's decimal context: recompute the parts in the engine's
-        with engine_decimal_context():
-            parts = table.marginal(recorded[0])
-        return render_detail((recorded[0], parts), env)
+        # (setcontext as `engine_decimal_context` does, without a generator per step written)
+        callers_context = getcontext()
+        setcontext(engine_context())
+        try:
+            return recorded[0], table.marginal(recorded[0])
+        finally:
+            setcontext(callers_context)
+
+    def detail(recorded: tuple[Decimal, Decimal], env: Env) -> Any:
+        return render_detail(recomputed(recorded), env)
 
     render_text = getattr(render_detail, DETAIL_JSON_TEXT, None)
     if render_text is not None:
 
         def text(recorded: tuple[Decimal, Decimal], env: Env) -> str:
-            callers_context = getcontext()  # as `engine_decimal_context` does, without a generator per step
-            setcontext(engine_context())
-            try:
-                parts = table.marginal(recorded[0])
-            finally:
-                setcontext(callers_context)
-            return str(render_text((recorded[0], parts), env))
+            return str(render_text(recomputed(recorded), env))
 
         with_json_text(detail, text)
 
